@@ -1,0 +1,137 @@
+/// `runner`: run an experiment grid, validate a config, list plugins, report a database.
+
+#include "config/config_loader.hpp"
+#include "plugin/registry.hpp"
+#include "report/report.hpp"
+#include "run/grid_runner.hpp"
+
+#include <CLI/CLI.hpp>
+#include <SQLiteCpp/Database.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <iostream>
+
+namespace {
+
+constexpr int kOk = 0, kRunsFailed = 1, kUsage = 2;
+
+struct PluginOptions {
+  std::vector<std::string> dirs;
+};
+
+void add_plugin_options(CLI::App& app, PluginOptions& opt) {
+  app.add_option("--plugin-dir", opt.dirs, "extra directory of plugin libraries (repeatable)");
+}
+
+/// Loads the built-in plugin directory, $PRUNELAB_PLUGIN_PATH and --plugin-dir; refusals are warnings.
+void load_plugins(prunelab::PluginRegistry& registry, const PluginOptions& opt) {
+  auto dirs = prunelab::default_plugin_dirs();
+  dirs.insert(dirs.end(), opt.dirs.begin(), opt.dirs.end());
+  for (const auto& dir : dirs)
+    for (const auto& msg : registry.load_directory(dir)) fmt::print(stderr, "warning: {}\n", msg);
+}
+
+int cmd_run(int argc, char** argv) {
+  CLI::App app{"Run an experiment grid (resumes: finished runs are skipped)", "runner"};
+  std::string file;
+  prunelab::GridOptions grid;
+  PluginOptions plugins;
+  app.add_option("config", file, "experiment YAML file")->required();
+  app.add_option("--db", grid.db_path, "results database (default results/<name>.db)");
+  app.add_option("--cache-dir", grid.cache_dir, "dense checkpoint cache (default <db dir>/cache)");
+  app.add_option("--threads", grid.threads, "LibTorch intra-op threads (default: the config's)");
+  app.add_option("--device", grid.device, "cpu | cuda | auto (default: the config's)");
+  app.add_flag("--quiet", grid.quiet, "no progress output");
+  add_plugin_options(app, plugins);
+  CLI11_PARSE(app, argc, argv);
+  prunelab::PluginRegistry registry;
+  load_plugins(registry, plugins);
+  auto exp = prunelab::load_experiment(file, registry);
+  auto summary = prunelab::run_grid(exp, registry, grid);
+  return summary.failed ? kRunsFailed : kOk;
+}
+
+int cmd_validate(int argc, char** argv) {
+  CLI::App app{"Parse and check an experiment file and print its expanded grid; runs nothing", "runner validate"};
+  std::string file;
+  bool json = false;
+  PluginOptions plugins;
+  app.add_option("config", file, "experiment YAML file")->required();
+  app.add_flag("--json", json, "print each run's canonical config");
+  add_plugin_options(app, plugins);
+  CLI11_PARSE(app, argc, argv);
+  prunelab::PluginRegistry registry;
+  load_plugins(registry, plugins);
+  auto exp = prunelab::load_experiment(file, registry);
+  fmt::print("{}: experiment '{}', {} runs\n", file, exp.name, exp.runs.size());
+  for (const auto& run : exp.runs) {
+    fmt::print("{:4d}  {}  {}\n", run.index, run.hash(), run.summary());
+    if (json) fmt::print("      {}\n", run.canonical_json());
+  }
+  return kOk;
+}
+
+int cmd_plugins(int argc, char** argv) {
+  CLI::App app{"List every loaded plugin component with its parameters", "runner plugins"};
+  PluginOptions plugins;
+  add_plugin_options(app, plugins);
+  CLI11_PARSE(app, argc, argv);
+  prunelab::PluginRegistry registry;
+  load_plugins(registry, plugins);
+  for (const auto* c : registry.all()) {
+    fmt::print("{} {} {}  ({})\n  {}\n", to_string(c->kind), c->info.name, c->info.version, c->file, c->info.summary);
+    for (const auto& p : c->info.params)
+      fmt::print("    {:<14} {:<16} default {:<12} {}\n", p.name, to_string(p.type),
+                 prunelab::value_to_json(p.default_value), p.help);
+  }
+  return kOk;
+}
+
+int cmd_report(int argc, char** argv) {
+  CLI::App app{"Print a Markdown table of a results database", "runner report"};
+  std::string db_path;
+  app.add_option("db", db_path, "results database")->required()->check(CLI::ExistingFile);
+  CLI11_PARSE(app, argc, argv);
+  SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+  std::cout << prunelab::markdown_report(db);
+  return kOk;
+}
+
+void usage() {
+  fmt::print(stderr,
+             "usage: runner FILE.yaml [--db PATH] [--threads N] [--device D] [--plugin-dir DIR]...\n"
+             "       runner validate FILE.yaml [--json]\n"
+             "       runner plugins [--plugin-dir DIR]...\n"
+             "       runner report DB\n"
+             "exit codes: 0 all runs done, 1 some run failed, 2 usage or config error\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage();
+    return kUsage;
+  }
+  const std::string first = argv[1];
+  if (first == "-h" || first == "--help") {
+    usage();
+    return kOk;
+  }
+  try {
+    if (first == "validate") return cmd_validate(argc - 1, argv + 1);
+    if (first == "plugins") return cmd_plugins(argc - 1, argv + 1);
+    if (first == "report") return cmd_report(argc - 1, argv + 1);
+    return cmd_run(argc, argv);
+  } catch (const prunelab::ConfigError& e) {
+    fmt::print(stderr, "config error: {}\n", e.what());
+    return kUsage;
+  } catch (const prunelab::PluginLoadError& e) {
+    fmt::print(stderr, "plugin error: {}\n", e.what());
+    return kUsage;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kUsage;
+  }
+}

@@ -1,0 +1,160 @@
+#pragma once
+/// The three extension kinds (criterion, ratio policy, schedule) and how a plugin registers them.
+///
+/// Contract, in the order the framework calls things at every pruning step of a run:
+///   1. Schedule::plan() once per run: the sequence of (target sparsity, fine-tune steps).
+///   2. Criterion::score(): a score per element or per slice, higher = keep.
+///   3. The framework reduces element scores to slices and marks already-pruned slices -inf.
+///   4. RatioPolicy::ratios(): the fraction of slices to prune in each layer.
+///   5. The framework picks the lowest-scored slices per layer, writes masks, zeroes weights.
+///   6. Criterion::after_masking(): may adjust the surviving weights (OBS, least-squares refit).
+///   7. The framework fine-tunes with masks re-applied after every optimizer step.
+/// Only the framework changes masks or shapes.
+
+#include <prunelab/granularity.hpp>
+#include <prunelab/layer.hpp>
+#include <prunelab/params.hpp>
+
+#include <torch/types.h>
+#include <torch/version.h>
+
+#include <boost/config.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace prunelab {
+
+/// Bumped whenever a virtual function, a context field or PluginAbi changes. Loading is exact-match.
+inline constexpr int kPluginApiVersion = 1;
+
+/// One batch of the training split (inputs on the run's device, int64 labels).
+struct Batch {
+  at::Tensor inputs;
+  at::Tensor labels;
+};
+
+/// Data and model access for data-driven criteria (Taylor, OBD, OBS, reconstruction).
+/// Everything comes from the training split, never validation or test.
+class Calibration {
+ public:
+  virtual ~Calibration() = default;
+  /// `count` batches, the same ones for the same run seed.
+  virtual std::vector<Batch> batches(int64_t count) = 0;
+  /// Per prunable layer, the sum over `count` batches of dL/dW and of (dL/dW)^2 (empirical Fisher),
+  /// as {grad_sum, grad_sq_sum}, in layer order. The model is left unchanged.
+  virtual std::vector<std::pair<at::Tensor, at::Tensor>> gradients(int64_t count) = 0;
+  /// The inputs the named layer received over `count` batches (eval mode), concatenated on dim 0.
+  virtual at::Tensor layer_inputs(const std::string& layer, int64_t count) = 0;
+};
+
+/// Lets a ratio policy try per-layer ratios before committing (sensitivity, AMC, NetAdapt).
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  /// Validation top-1 (0..1) after pruning each layer at `ratios[i]` of its slices by the current
+  /// scores, on at most `max_samples` validation samples; the model is restored exactly afterwards.
+  virtual double accuracy_with_ratios(const std::vector<double>& ratios, int64_t max_samples) = 0;
+  /// Validation top-1 (0..1) of the model as it is now.
+  virtual double accuracy(int64_t max_samples) = 0;
+  /// Effective MACs per sample if each layer were pruned at `ratios[i]` of its slices.
+  virtual int64_t macs_with_ratios(const std::vector<double>& ratios) = 0;
+};
+
+struct CriterionContext {
+  std::vector<LayerView>& layers;
+  Granularity granularity;
+  Calibration* calibration = nullptr;  // never null while running; may be null in unit tests
+  uint64_t seed = 0;                   // the run's seed, for criteria that draw random numbers
+};
+
+class BOOST_SYMBOL_VISIBLE Criterion {
+ public:
+  virtual ~Criterion() = default;
+  /// Per layer, either weight-shaped element scores (reduced over slices by slice_norm_p())
+  /// or scores already shaped like slice_grid_shape(). Higher = keep.
+  virtual std::vector<at::Tensor> score(CriterionContext& ctx) = 0;
+  /// p of the norm used to reduce element scores over a slice (1 = sum of |scores|).
+  virtual double slice_norm_p() const { return 1.0; }
+  /// Called after the new masks are written and pruned weights zeroed.
+  virtual void after_masking(CriterionContext& /*ctx*/) {}
+};
+
+struct RatioContext {
+  const std::vector<LayerView>& layers;
+  /// Per layer, flattened slice scores; already-pruned slices are -inf.
+  const std::vector<at::Tensor>& slice_scores;
+  /// Per layer, how many weights one slice holds.
+  const std::vector<int64_t>& weights_per_slice;
+  Granularity granularity;
+  double target_sparsity = 0.0;  // fraction of all prunable weights to be zero after this step
+  Evaluator* evaluator = nullptr;
+  uint64_t seed = 0;
+};
+
+class BOOST_SYMBOL_VISIBLE RatioPolicy {
+ public:
+  virtual ~RatioPolicy() = default;
+  /// Per layer, the fraction (0..1) of its slices to prune, already-pruned ones included.
+  virtual std::vector<double> ratios(const RatioContext& ctx) = 0;
+};
+
+/// One pruning step: prune to `target_sparsity`, then fine-tune `finetune_steps` optimizer steps.
+struct PruneStep {
+  double target_sparsity = 0.0;
+  int64_t finetune_steps = 0;
+};
+
+struct ScheduleContext {
+  double final_sparsity = 0.0;
+  int64_t budget_steps = 0;     // total fine-tuning budget from the config's `finetune` section
+  int64_t steps_per_epoch = 0;  // optimizer steps in one pass over the training split
+};
+
+class BOOST_SYMBOL_VISIBLE Schedule {
+ public:
+  virtual ~Schedule() = default;
+  virtual std::vector<PruneStep> plan(const ScheduleContext& ctx) = 0;
+};
+
+/// What a component says about itself; `params` is validated by the framework before construction.
+struct ComponentInfo {
+  std::string name;
+  std::string version;
+  std::string summary;
+  std::vector<ParamSpec> params;
+};
+
+using CriterionFactory = std::function<std::unique_ptr<Criterion>(const Params&)>;
+using RatioPolicyFactory = std::function<std::unique_ptr<RatioPolicy>(const Params&)>;
+using ScheduleFactory = std::function<std::unique_ptr<Schedule>(const Params&)>;
+
+/// Handed to a plugin's register function; a plugin may register any number of components.
+class BOOST_SYMBOL_VISIBLE Registrar {
+ public:
+  virtual ~Registrar() = default;
+  virtual void add_criterion(ComponentInfo info, CriterionFactory factory) = 0;
+  virtual void add_ratio_policy(ComponentInfo info, RatioPolicyFactory factory) = 0;
+  virtual void add_schedule(ComponentInfo info, ScheduleFactory factory) = 0;
+};
+
+/// Read by the loader before anything else in the library is touched.
+extern "C" struct PluginAbi {
+  int api_version;
+  const char* torch_version;
+};
+
+}  // namespace prunelab
+
+/// Declares a plugin's ABI record and its register function; follow it with the body:
+///   PRUNELAB_PLUGIN(registrar) { registrar.add_criterion(...); }
+#define PRUNELAB_PLUGIN(registrar_name)                                                        \
+  extern "C" BOOST_SYMBOL_EXPORT const ::prunelab::PluginAbi prunelab_plugin_abi = {           \
+      ::prunelab::kPluginApiVersion, TORCH_VERSION};                                          \
+  static void prunelab_register_impl(::prunelab::Registrar&);                                  \
+  extern "C" BOOST_SYMBOL_EXPORT void prunelab_register_plugin(::prunelab::Registrar& r) {     \
+    prunelab_register_impl(r);                                                                 \
+  }                                                                                            \
+  static void prunelab_register_impl(::prunelab::Registrar& registrar_name)

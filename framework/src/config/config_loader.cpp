@@ -1,0 +1,359 @@
+#include "config/config_loader.hpp"
+
+#include "models/network.hpp"
+#include "plugin/registry.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace prunelab {
+
+ConfigError::ConfigError(const std::string& f, int l, int c, const std::string& k, const std::string& m)
+    : std::runtime_error(fmt::format("{}:{}:{}: {}: {}", f, l, c, k, m)), file(f), key(k), line(l), column(c) {}
+
+namespace {
+
+/// Parsing state: the file name for messages, plus typed access with marks.
+class Reader {
+ public:
+  Reader(std::string file, const PluginRegistry& registry) : file_(std::move(file)), registry_(registry) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& msg) const {
+    const auto mark = node.Mark();
+    throw ConfigError(file_, mark.line + 1, mark.column + 1, key, msg);
+  }
+
+  /// Rejects keys outside `allowed`, pointing at the offending key.
+  void check_keys(const YAML::Node& map, const std::string& path, const std::vector<std::string>& allowed) const {
+    if (!map.IsMap()) fail(map, path, "expected a mapping");
+    for (const auto& kv : map) {
+      const auto key = kv.first.as<std::string>();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+        fail(kv.first, join(path, key),
+             fmt::format("unknown key '{}' (valid keys: {})", key, fmt::join(allowed, ", ")));
+    }
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+  template <typename T>
+  T scalar(const YAML::Node& node, const std::string& key, const char* what) const {
+    if (!node.IsScalar()) fail(node, key, fmt::format("expected {}", what));
+    try {
+      return node.as<T>();
+    } catch (const YAML::BadConversion&) {
+      fail(node, key, fmt::format("expected {}, got '{}'", what, node.Scalar()));
+    }
+  }
+  double number(const YAML::Node& n, const std::string& k) const { return scalar<double>(n, k, "a number"); }
+  int64_t integer(const YAML::Node& n, const std::string& k) const { return scalar<int64_t>(n, k, "an integer"); }
+  std::string string(const YAML::Node& n, const std::string& k) const { return scalar<std::string>(n, k, "a string"); }
+
+  std::string choice(const YAML::Node& n, const std::string& k, const std::vector<std::string>& choices) const {
+    auto v = string(n, k);
+    if (std::find(choices.begin(), choices.end(), v) == choices.end())
+      fail(n, k, fmt::format("'{}' is not one of: {}", v, fmt::join(choices, ", ")));
+    return v;
+  }
+
+  /// A YAML value as a plugin parameter value.
+  Value value(const YAML::Node& n, const std::string& k) const {
+    if (n.IsSequence()) {
+      std::vector<double> out;
+      for (const auto& item : n) out.push_back(number(item, k));
+      return out;
+    }
+    if (!n.IsScalar()) fail(n, k, "expected a scalar or a list of numbers");
+    const std::string s = n.Scalar();
+    if (n.Tag() == "!") return s;  // quoted: always a string
+    static const std::regex int_re(R"([-+]?[0-9]+)");
+    if (std::regex_match(s, int_re)) return integer(n, k);
+    if (s == "true" || s == "false") return s == "true";
+    try {
+      return n.as<double>();
+    } catch (const YAML::BadConversion&) {
+      return s;
+    }
+  }
+
+  /// `NAME` or `{type: NAME, key: value...}`, validated against the plugin's ParamSpecs.
+  ComponentSpec component(const YAML::Node& n, const std::string& key, ComponentKind kind) const {
+    ComponentSpec spec;
+    Params raw;
+    YAML::Node type_node = n;
+    if (n.IsScalar()) {
+      spec.type = n.Scalar();
+    } else if (n.IsMap()) {
+      type_node.reset(n["type"]);  // reset(): operator= would overwrite n itself
+      if (!type_node) fail(n, key, "a component written as a mapping needs a 'type' key");
+      spec.type = string(type_node, key + ".type");
+      for (const auto& kv : n) {
+        const auto pname = kv.first.as<std::string>();
+        if (pname == "type") continue;
+        raw.set(pname, value(kv.second, key + "." + pname));
+        spec.explicit_keys.push_back(pname);
+      }
+    } else {
+      fail(n, key, "expected a name or {type: NAME, ...}");
+    }
+    if (!registry_.find(kind, spec.type)) {
+      auto known = registry_.names(kind);
+      fail(type_node, key, fmt::format("unknown {} '{}' (known: {})", to_string(kind), spec.type,
+                                       known.empty() ? "none loaded" : fmt::format("{}", fmt::join(known, ", "))));
+    }
+    try {
+      spec.params = registry_.validate(kind, spec.type, raw);
+    } catch (const ParamError& e) {
+      // Point at the offending parameter when we can find it.
+      std::string bad;
+      for (const auto& p : spec.explicit_keys)
+        if (std::string(e.what()).find("'" + p + "'") != std::string::npos) bad = p;
+      fail(bad.empty() ? n : n[bad], bad.empty() ? key : key + "." + bad, e.what());
+    }
+    return spec;
+  }
+
+  Granularity granularity(const YAML::Node& n, const std::string& key) const {
+    Granularity g;
+    std::string type;
+    YAML::Node type_node = n;
+    if (n.IsMap()) {
+      check_keys(n, key, {"type", "n", "m"});
+      type_node.reset(n["type"]);  // reset(): operator= would overwrite n itself
+      if (!type_node) fail(n, key, "needs a 'type' key");
+      if (n["n"]) g.n = integer(n["n"], key + ".n");
+      if (n["m"]) g.m = integer(n["m"], key + ".m");
+    }
+    type = choice(type_node, key, granularity_names());
+    if (type == "element") g.kind = GranularityKind::Element;
+    else if (type == "pattern") g.kind = GranularityKind::Pattern;
+    else if (type == "vector") g.kind = GranularityKind::Vector;
+    else if (type == "kernel") g.kind = GranularityKind::Kernel;
+    else g.kind = GranularityKind::Channel;
+    if (g.kind == GranularityKind::Pattern && !(g.n >= 1 && g.n < g.m))
+      fail(n, key, fmt::format("pattern needs 1 <= n < m, got n={} m={}", g.n, g.m));
+    return g;
+  }
+
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  const PluginRegistry& registry_;
+};
+
+/// A grid axis: a list in the config, or a single value treated as a one-element list.
+std::vector<YAML::Node> axis(const YAML::Node& n) {
+  std::vector<YAML::Node> out;
+  if (n.IsSequence()) {
+    for (const auto& item : n) out.push_back(item);
+  } else {
+    out.push_back(n);
+  }
+  return out;
+}
+
+OptimSpec optim(const Reader& r, const YAML::Node& n, const std::string& path, OptimSpec o) {
+  if (n["lr"]) o.lr = r.number(n["lr"], path + ".lr");
+  if (n["momentum"]) o.momentum = r.number(n["momentum"], path + ".momentum");
+  if (n["weight_decay"]) o.weight_decay = r.number(n["weight_decay"], path + ".weight_decay");
+  if (n["lr_schedule"]) o.lr_schedule = r.choice(n["lr_schedule"], path + ".lr_schedule", {"cosine", "step", "constant"});
+  if (n["batch_size"]) o.batch_size = r.integer(n["batch_size"], path + ".batch_size");
+  if (o.lr <= 0) r.fail(n["lr"] ? n["lr"] : n, path + ".lr", "must be > 0");
+  if (o.batch_size <= 0) r.fail(n["batch_size"], path + ".batch_size", "must be > 0");
+  return o;
+}
+
+DataSpec data(const Reader& r, const YAML::Node& n) {
+  DataSpec d;
+  if (!n) return d;
+  r.check_keys(n, "data", {"dataset", "root", "val_size", "train_limit", "test_limit", "split_seed",
+                           "synthetic_train", "synthetic_test", "synthetic_size", "synthetic_classes"});
+  if (n["dataset"]) d.dataset = r.choice(n["dataset"], "data.dataset", {"fashion_mnist", "mnist_format", "synthetic"});
+  if (n["root"]) d.root = r.string(n["root"], "data.root");
+  if (d.dataset == "mnist_format" && d.root.empty()) r.fail(n, "data.root", "mnist_format needs data.root");
+  auto int_field = [&](const char* key, int64_t& out) {
+    if (n[key]) out = r.integer(n[key], std::string("data.") + key);
+    if (out < 0) r.fail(n[key], std::string("data.") + key, "must be >= 0");
+  };
+  int_field("val_size", d.val_size);
+  int_field("train_limit", d.train_limit);
+  int_field("test_limit", d.test_limit);
+  int_field("split_seed", d.split_seed);
+  int_field("synthetic_train", d.synthetic_train);
+  int_field("synthetic_test", d.synthetic_test);
+  int_field("synthetic_size", d.synthetic_size);
+  int_field("synthetic_classes", d.synthetic_classes);
+  if (d.val_size == 0) r.fail(n["val_size"], "data.val_size", "a validation split is required (pruning decisions use it)");
+  return d;
+}
+
+struct Exclusion {
+  YAML::Node node;
+};
+
+bool matches_label(const ComponentSpec& c, const std::string& want) { return c.type == want || c.label() == want; }
+
+bool excluded(const Reader& r, const YAML::Node& rule, const RunSpec& run) {
+  for (const auto& kv : rule) {
+    const auto key = kv.first.as<std::string>();
+    const auto& v = kv.second;
+    bool hit = false;
+    if (key == "model") hit = run.model == r.string(v, "exclude.model");
+    else if (key == "seed") hit = run.seed == r.integer(v, "exclude.seed");
+    else if (key == "sparsity") hit = std::abs(run.sparsity - r.number(v, "exclude.sparsity")) < 1e-9;
+    else if (key == "granularity") {
+      auto s = r.string(v, "exclude.granularity");
+      hit = run.granularity.name() == s || (run.granularity.kind == GranularityKind::Pattern && s == "pattern");
+    } else if (key == "criterion") hit = matches_label(run.criterion, r.string(v, "exclude.criterion"));
+    else if (key == "ratio_policy") hit = matches_label(run.ratio_policy, r.string(v, "exclude.ratio_policy"));
+    else if (key == "schedule") hit = matches_label(run.schedule, r.string(v, "exclude.schedule"));
+    if (!hit) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Experiment parse_experiment(const std::string& text, const std::string& file, const PluginRegistry& registry) {
+  Reader r(file, registry);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(file, e.mark.line + 1, e.mark.column + 1, "<yaml>", e.msg);
+  }
+  if (!root || !root.IsMap()) throw ConfigError(file, 1, 1, "<root>", "expected a mapping of settings");
+  r.check_keys(root, "", {"version", "name", "description", "seed", "seeds", "device", "threads", "data",
+                          "model", "train", "finetune", "eval", "prune", "exclude"});
+  if (!root["version"]) r.fail(root, "version", "missing 'version: 1'");
+  if (r.integer(root["version"], "version") != 1)
+    r.fail(root["version"], "version", "unsupported config version (this runner reads version 1)");
+
+  Experiment exp;
+  exp.file = file;
+  exp.name = root["name"] ? r.string(root["name"], "name") : std::filesystem::path(file).stem().string();
+  static const std::regex name_re(R"([A-Za-z0-9_.-]+)");
+  if (!std::regex_match(exp.name, name_re))
+    r.fail(root["name"], "name", "use letters, digits, '_', '-' and '.' only (it names the database file)");
+  if (root["description"]) exp.description = r.string(root["description"], "description");
+  if (root["device"]) exp.device = r.choice(root["device"], "device", {"cpu", "cuda", "auto"});
+  if (root["threads"]) exp.threads = static_cast<int>(r.integer(root["threads"], "threads"));
+
+  // Seeds: `seed: 1` or `seeds: [1, 2]`.
+  if (root["seed"] && root["seeds"]) r.fail(root["seeds"], "seeds", "give either 'seed' or 'seeds', not both");
+  std::vector<int64_t> seeds;
+  if (auto s = root["seeds"] ? root["seeds"] : root["seed"]) {
+    for (const auto& n : axis(s)) seeds.push_back(r.integer(n, "seeds"));
+  } else {
+    seeds.push_back(0);
+  }
+
+  RunSpec base;
+  base.experiment = exp.name;
+  base.data = data(r, root["data"]);
+
+  if (auto t = root["train"]) {
+    r.check_keys(t, "train", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule"});
+    if (t["epochs"]) base.train.epochs = r.number(t["epochs"], "train.epochs");
+    base.train.optim = optim(r, t, "train", base.train.optim);
+  }
+  if (base.train.epochs <= 0) r.fail(root["train"] ? root["train"] : root, "train.epochs", "must be > 0");
+  base.finetune.optim = base.train.optim;
+  base.finetune.optim.lr = base.train.optim.lr / 10.0;  // Han et al.: fine-tune at ~1/10 the LR
+  if (auto f = root["finetune"]) {
+    r.check_keys(f, "finetune", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule"});
+    if (f["epochs"]) base.finetune.epochs = r.number(f["epochs"], "finetune.epochs");
+    if (base.finetune.epochs < 0) r.fail(f["epochs"], "finetune.epochs", "must be >= 0");
+    base.finetune.optim = optim(r, f, "finetune", base.finetune.optim);
+  }
+  if (auto e = root["eval"]) {
+    r.check_keys(e, "eval", {"batch_size"});
+    if (e["batch_size"]) base.eval.batch_size = r.integer(e["batch_size"], "eval.batch_size");
+  }
+
+  if (!root["model"]) r.fail(root, "model", fmt::format("missing (one of: {})", fmt::join(network_names(), ", ")));
+  std::vector<std::string> models;
+  for (const auto& n : axis(root["model"])) models.push_back(r.choice(n, "model", network_names()));
+
+  auto prune = root["prune"];
+  if (!prune) r.fail(root, "prune", "missing the pruning section");
+  r.check_keys(prune, "prune", {"criterion", "ratio_policy", "schedule", "granularity", "sparsity"});
+  for (const char* required : {"criterion", "ratio_policy", "schedule", "sparsity"})
+    if (!prune[required]) r.fail(prune, std::string("prune.") + required, "missing");
+
+  std::vector<ComponentSpec> criteria, policies, schedules;
+  for (const auto& n : axis(prune["criterion"])) criteria.push_back(r.component(n, "prune.criterion", ComponentKind::Criterion));
+  for (const auto& n : axis(prune["ratio_policy"])) policies.push_back(r.component(n, "prune.ratio_policy", ComponentKind::RatioPolicy));
+  for (const auto& n : axis(prune["schedule"])) schedules.push_back(r.component(n, "prune.schedule", ComponentKind::Schedule));
+  std::vector<Granularity> grans;
+  if (prune["granularity"]) {
+    for (const auto& n : axis(prune["granularity"])) grans.push_back(r.granularity(n, "prune.granularity"));
+  } else {
+    grans.push_back(Granularity{});
+  }
+  std::vector<double> sparsities;
+  for (const auto& n : axis(prune["sparsity"])) {
+    const double s = r.number(n, "prune.sparsity");
+    if (!(s >= 0.0 && s < 1.0)) r.fail(n, "prune.sparsity", fmt::format("{} is outside [0, 1)", s));
+    sparsities.push_back(s);
+  }
+
+  std::vector<YAML::Node> exclusions;
+  if (auto ex = root["exclude"]) {
+    if (!ex.IsSequence()) r.fail(ex, "exclude", "expected a list of {axis: value} rules");
+    for (const auto& rule : ex) {
+      r.check_keys(rule, "exclude", {"model", "seed", "criterion", "ratio_policy", "schedule", "granularity", "sparsity"});
+      exclusions.push_back(rule);
+    }
+  }
+
+  // Cartesian product, in a fixed nesting order so run indices are stable.
+  for (const auto& model : models)
+    for (const auto& g : grans)
+      for (const auto& crit : criteria)
+        for (const auto& pol : policies)
+          for (const auto& sched : schedules)
+            for (double s : sparsities)
+              for (int64_t seed : seeds) {
+                RunSpec run = base;
+                run.model = model;
+                run.granularity = g;
+                run.criterion = crit;
+                run.ratio_policy = pol;
+                run.schedule = sched;
+                run.sparsity = s;
+                run.seed = seed;
+                bool drop = false;
+                for (const auto& rule : exclusions) drop = drop || excluded(r, rule, run);
+                if (drop) continue;
+                run.index = static_cast<int64_t>(exp.runs.size());
+                exp.runs.push_back(std::move(run));
+              }
+  if (exp.runs.empty()) r.fail(root, "exclude", "the grid is empty after exclusions");
+  std::set<std::string> hashes;
+  for (const auto& run : exp.runs)
+    if (!hashes.insert(run.hash()).second)
+      r.fail(prune, "prune", fmt::format("two grid entries expand to the same run ({}); remove the duplicate", run.summary()));
+  return exp;
+}
+
+Experiment load_experiment(const std::string& path, const PluginRegistry& registry) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path, 0, 0, "<file>", "cannot open the experiment file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_experiment(ss.str(), path, registry);
+}
+
+}  // namespace prunelab

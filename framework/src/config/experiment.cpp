@@ -1,0 +1,103 @@
+#include "config/experiment.hpp"
+
+#include "config/json.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace prunelab {
+
+std::string stable_hash(const std::string& text) {
+  uint64_t h = 14695981039346656037ULL;  // FNV-1a 64 offset basis
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+std::string ComponentSpec::to_json() const {
+  JsonObject o;
+  o.set("type", type);
+  for (const auto& [k, v] : params.values()) o.set(k, v);
+  return o.str();
+}
+
+std::string ComponentSpec::label() const {
+  if (explicit_keys.empty()) return type;
+  std::vector<std::string> parts;
+  for (const auto& k : explicit_keys) {
+    std::string v = value_to_json(params.values().at(k));
+    v.erase(std::remove(v.begin(), v.end(), '"'), v.end());
+    parts.push_back(k + "=" + v);
+  }
+  return fmt::format("{}({})", type, fmt::join(parts, ","));
+}
+
+namespace {
+JsonObject data_obj(const DataSpec& d) {
+  JsonObject o;
+  o.set("dataset", d.dataset).set("val_size", d.val_size).set("train_limit", d.train_limit)
+      .set("test_limit", d.test_limit).set("split_seed", d.split_seed);
+  // The root only matters for a non-default dataset; keeping it out keeps hashes portable.
+  if (d.dataset == "mnist_format") o.set("root", d.root);
+  if (d.dataset == "synthetic")
+    o.set("synthetic_train", d.synthetic_train).set("synthetic_test", d.synthetic_test)
+        .set("synthetic_size", d.synthetic_size).set("synthetic_classes", d.synthetic_classes);
+  return o;
+}
+JsonObject optim_obj(const OptimSpec& s) {
+  JsonObject o;
+  o.set("lr", s.lr).set("momentum", s.momentum).set("weight_decay", s.weight_decay)
+      .set("lr_schedule", s.lr_schedule).set("batch_size", s.batch_size);
+  return o;
+}
+JsonObject gran_obj(const Granularity& g) {
+  JsonObject o;
+  o.set("type", g.kind == GranularityKind::Pattern ? std::string("pattern") : g.name());
+  if (g.kind == GranularityKind::Pattern) o.set("n", g.n).set("m", g.m);
+  return o;
+}
+}  // namespace
+
+std::string to_json(const DataSpec& d) { return data_obj(d).str(); }
+std::string to_json(const OptimSpec& o) { return optim_obj(o).str(); }
+std::string to_json(const Granularity& g) { return gran_obj(g).str(); }
+
+std::string RunSpec::dense_json() const {
+  JsonObject train_o = optim_obj(train.optim);
+  train_o.set("epochs", train.epochs);
+  JsonObject o;
+  o.set("model", model).set("data", data_obj(data)).set("train", train_o).set("seed", seed);
+  return o.str();
+}
+
+std::string RunSpec::dense_hash() const { return stable_hash(dense_json()); }
+
+std::string RunSpec::canonical_json() const {
+  JsonObject train_o = optim_obj(train.optim);
+  train_o.set("epochs", train.epochs);
+  JsonObject ft = optim_obj(finetune.optim);
+  ft.set("epochs", finetune.epochs);
+  JsonObject ev;
+  ev.set("batch_size", eval.batch_size);
+  JsonObject prune;
+  prune.set_raw("criterion", criterion.to_json()).set_raw("ratio_policy", ratio_policy.to_json())
+      .set_raw("schedule", schedule.to_json()).set_raw("granularity", to_json(granularity))
+      .set("sparsity", sparsity);
+  JsonObject o;
+  o.set("version", 1).set("experiment", experiment).set("seed", seed).set("model", model)
+      .set("data", data_obj(data)).set("train", train_o).set("finetune", ft).set("eval", ev)
+      .set("prune", prune);
+  return o.str();
+}
+
+std::string RunSpec::hash() const { return stable_hash(canonical_json()); }
+
+std::string RunSpec::summary() const {
+  return fmt::format("{} {}/{}/{} {} s={} seed={}", model, criterion.label(), ratio_policy.label(),
+                     schedule.label(), granularity.name(), sparsity, seed);
+}
+
+}  // namespace prunelab

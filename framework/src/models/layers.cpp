@@ -1,0 +1,44 @@
+#include "models/layers.hpp"
+
+#include <torch/nn/functional/conv.h>
+#include <torch/nn/functional/linear.h>
+#include <torch/nn/init.h>
+
+#include <cmath>
+
+namespace prunelab {
+
+at::Tensor PrunableLayerImpl::finish(const at::Tensor& input, at::Tensor output) {
+  if (output.dim() == 4) out_hw = {output.size(2), output.size(3)};
+  if (hook) hook(input, output);
+  return output;
+}
+
+Conv2dLayerImpl::Conv2dLayerImpl(const ConvSpec& spec) : spec_(spec) {
+  weight = register_parameter("weight", torch::empty({spec.out, spec.in, spec.kernel, spec.kernel}));
+  // He initialisation (fan-out, ReLU), as torchvision's ResNets.
+  torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanOut, torch::kReLU);
+  if (spec.bias) bias = register_parameter("bias", torch::zeros({spec.out}));
+}
+
+at::Tensor Conv2dLayerImpl::forward(const at::Tensor& x) {
+  return finish(x, at::conv2d(x, weight, bias, {spec_.stride, spec_.stride},
+                              {spec_.padding, spec_.padding}));
+}
+
+int64_t Conv2dLayerImpl::macs_per_weight() const {
+  return out_hw.size() == 2 ? out_hw[0] * out_hw[1] : 0;
+}
+
+LinearLayerImpl::LinearLayerImpl(int64_t in, int64_t out) {
+  weight = register_parameter("weight", torch::empty({out, in}));
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  bias = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound));
+}
+
+at::Tensor LinearLayerImpl::forward(const at::Tensor& x) {
+  return finish(x, at::linear(x, weight, bias));
+}
+
+}  // namespace prunelab

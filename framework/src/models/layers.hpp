@@ -1,0 +1,58 @@
+#pragma once
+/// Conv and linear layers the framework can prune: plain weights plus a hook and cost probes.
+
+#include <prunelab/layer.hpp>
+
+#include <torch/nn/module.h>
+
+#include <functional>
+#include <vector>
+
+namespace prunelab {
+
+/// Base of every prunable layer. Owning the weight directly (rather than wrapping
+/// torch::nn::Conv2d) lets the framework observe inputs and later slice shapes in place.
+class PrunableLayerImpl : public torch::nn::Module {
+ public:
+  using Hook = std::function<void(const at::Tensor& input, const at::Tensor& output)>;
+
+  virtual at::Tensor forward(const at::Tensor& x) = 0;
+  virtual LayerKind kind() const = 0;
+  /// MACs each weight costs per sample (output positions of a conv, 1 for a linear layer).
+  virtual int64_t macs_per_weight() const = 0;
+
+  at::Tensor weight;
+  at::Tensor bias;        // undefined when the layer has none
+  Hook hook;              // called after every forward when set (calibration, probes)
+  std::vector<int64_t> out_hw;  // spatial size of the last output (conv)
+
+ protected:
+  at::Tensor finish(const at::Tensor& input, at::Tensor output);
+};
+
+struct ConvSpec {
+  int64_t in, out, kernel, stride = 1, padding = 0;
+  bool bias = false;
+};
+
+class Conv2dLayerImpl : public PrunableLayerImpl {
+ public:
+  explicit Conv2dLayerImpl(const ConvSpec& spec);
+  at::Tensor forward(const at::Tensor& x) override;
+  LayerKind kind() const override { return LayerKind::Conv2d; }
+  int64_t macs_per_weight() const override;
+  const ConvSpec& spec() const { return spec_; }
+
+ private:
+  ConvSpec spec_;
+};
+
+class LinearLayerImpl : public PrunableLayerImpl {
+ public:
+  LinearLayerImpl(int64_t in, int64_t out);
+  at::Tensor forward(const at::Tensor& x) override;
+  LayerKind kind() const override { return LayerKind::Linear; }
+  int64_t macs_per_weight() const override { return 1; }
+};
+
+}  // namespace prunelab

@@ -1,0 +1,42 @@
+#include "models/lenet.hpp"
+
+#include <ATen/ATen.h>
+
+namespace prunelab {
+
+LeNet300::LeNet300(const InputShape& s) {
+  fc1_ = register_module("fc1", std::make_shared<LinearLayerImpl>(s.channels * s.height * s.width, 300));
+  fc2_ = register_module("fc2", std::make_shared<LinearLayerImpl>(300, 100));
+  fc3_ = register_module("fc3", std::make_shared<LinearLayerImpl>(100, s.classes));
+}
+
+at::Tensor LeNet300::forward(const at::Tensor& x) {
+  auto h = at::relu(fc1_->forward(x.flatten(1)));
+  h = at::relu(fc2_->forward(h));
+  return fc3_->forward(h);
+}
+
+LeNet5::LeNet5(const InputShape& s) {
+  conv1_ = register_module("conv1", std::make_shared<Conv2dLayerImpl>(ConvSpec{s.channels, 6, 5, 1, 2, true}));
+  conv2_ = register_module("conv2", std::make_shared<Conv2dLayerImpl>(ConvSpec{6, 16, 5, 1, 0, true}));
+  // The classifier's width follows from the input size: probe it once.
+  at::NoGradGuard no_grad;
+  const int64_t flat = features(at::zeros({1, s.channels, s.height, s.width})).size(1);
+  fc1_ = register_module("fc1", std::make_shared<LinearLayerImpl>(flat, 120));
+  fc2_ = register_module("fc2", std::make_shared<LinearLayerImpl>(120, 84));
+  fc3_ = register_module("fc3", std::make_shared<LinearLayerImpl>(84, s.classes));
+}
+
+at::Tensor LeNet5::features(const at::Tensor& x) {
+  auto h = at::max_pool2d(at::relu(conv1_->forward(x)), {2, 2});
+  h = at::max_pool2d(at::relu(conv2_->forward(h)), {2, 2});
+  return h.flatten(1);
+}
+
+at::Tensor LeNet5::forward(const at::Tensor& x) {
+  auto h = at::relu(fc1_->forward(features(x)));
+  h = at::relu(fc2_->forward(h));
+  return fc3_->forward(h);
+}
+
+}  // namespace prunelab

@@ -1,0 +1,61 @@
+#include "models/network.hpp"
+
+#include "models/lenet.hpp"
+#include "models/resnet.hpp"
+
+#include <fmt/format.h>
+#include <torch/nn/utils.h>
+#include <torch/utils.h>
+
+#include <stdexcept>
+
+namespace prunelab {
+
+std::vector<PrunableEntry> Network::prunable_layers() {
+  std::vector<PrunableEntry> out;
+  for (const auto& item : named_modules("", /*include_self=*/false)) {
+    auto layer = std::dynamic_pointer_cast<PrunableLayerImpl>(item.value());
+    if (!layer) continue;
+    auto it = bn_of_.find(layer.get());
+    out.push_back({item.key(), layer, it == bn_of_.end() ? nullptr : it->second});
+  }
+  return out;
+}
+
+void Network::pair_with_bn(const std::shared_ptr<PrunableLayerImpl>& layer,
+                           const std::shared_ptr<torch::nn::BatchNorm2dImpl>& bn) {
+  bn_of_[layer.get()] = bn;
+}
+
+const std::vector<std::string>& network_names() {
+  static const std::vector<std::string> names = {"lenet300", "lenet5", "resnet20", "resnet32",
+                                                 "resnet56"};
+  return names;
+}
+
+std::shared_ptr<Network> make_network(const std::string& name, const InputShape& shape) {
+  if (name == "lenet300") return std::make_shared<LeNet300>(shape);
+  if (name == "lenet5") return std::make_shared<LeNet5>(shape);
+  if (name == "resnet20") return std::make_shared<CifarResNet>(20, shape);
+  if (name == "resnet32") return std::make_shared<CifarResNet>(32, shape);
+  if (name == "resnet56") return std::make_shared<CifarResNet>(56, shape);
+  throw std::invalid_argument(fmt::format("unknown model '{}'", name));
+}
+
+void copy_state(Network& from, Network& to) {
+  torch::NoGradGuard no_grad;
+  auto src_params = from.named_parameters(true);
+  for (auto& item : to.named_parameters(true)) {
+    const at::Tensor* src = src_params.find(item.key());
+    if (!src) throw std::runtime_error("copy_state: missing parameter " + item.key());
+    item.value().copy_(*src);
+  }
+  auto src_buffers = from.named_buffers(true);
+  for (auto& item : to.named_buffers(true)) {
+    const at::Tensor* src = src_buffers.find(item.key());
+    if (!src) throw std::runtime_error("copy_state: missing buffer " + item.key());
+    item.value().copy_(*src);
+  }
+}
+
+}  // namespace prunelab

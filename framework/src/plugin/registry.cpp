@@ -1,0 +1,193 @@
+#include "plugin/registry.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#ifndef PRUNELAB_PLUGIN_DIR
+#define PRUNELAB_PLUGIN_DIR ""
+#endif
+
+namespace prunelab {
+
+const char* to_string(ComponentKind kind) {
+  switch (kind) {
+    case ComponentKind::Criterion: return "criterion";
+    case ComponentKind::RatioPolicy: return "ratio_policy";
+    case ComponentKind::Schedule: return "schedule";
+  }
+  return "?";
+}
+
+void PluginRegistry::load_file(const std::string& path) {
+  auto lib = std::make_shared<boost::dll::shared_library>();
+  boost::system::error_code ec;
+  lib->load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+  if (ec) throw PluginLoadError(fmt::format("cannot load plugin '{}': {}", path, ec.message()));
+  if (!lib->has("prunelab_plugin_abi") || !lib->has("prunelab_register_plugin"))
+    throw PluginLoadError(fmt::format(
+        "'{}' is not a prunelab plugin (no prunelab_plugin_abi / prunelab_register_plugin symbol)", path));
+  const auto& abi = lib->get<const PluginAbi>("prunelab_plugin_abi");
+  if (abi.api_version != kPluginApiVersion)
+    throw PluginLoadError(fmt::format("wrong plugin API version in '{}': found {}, expected {}", path,
+                                      abi.api_version, kPluginApiVersion));
+  const std::string torch_version = abi.torch_version ? abi.torch_version : "";
+  if (torch_version != TORCH_VERSION)
+    throw PluginLoadError(fmt::format("plugin '{}' was built against LibTorch {}, expected {}", path,
+                                      torch_version, TORCH_VERSION));
+  auto& register_fn = lib->get<void(Registrar&)>("prunelab_register_plugin");
+  loading_ = lib;
+  loading_file_ = std::filesystem::absolute(path).string();
+  try {
+    register_fn(*this);
+  } catch (const std::exception& e) {
+    loading_.reset();
+    throw PluginLoadError(fmt::format("plugin '{}' failed to register: {}", path, e.what()));
+  }
+  loading_.reset();
+}
+
+std::vector<std::string> PluginRegistry::load_directory(const std::string& dir) {
+  std::vector<std::string> refused;
+  if (!std::filesystem::is_directory(dir)) return {fmt::format("plugin directory '{}' does not exist", dir)};
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path().string());
+  std::sort(files.begin(), files.end());  // deterministic order, deterministic duplicate errors
+  for (const auto& f : files) {
+    try {
+      load_file(f);
+    } catch (const PluginLoadError& e) {
+      refused.push_back(e.what());
+    }
+  }
+  return refused;
+}
+
+RegisteredComponent& PluginRegistry::add(ComponentKind kind, ComponentInfo info) {
+  auto key = std::make_pair(kind, info.name);
+  if (auto it = components_.find(key); it != components_.end())
+    throw PluginLoadError(fmt::format("duplicate {} '{}': already registered by '{}'", to_string(kind),
+                                      info.name, it->second.file.empty() ? "<built-in>" : it->second.file));
+  RegisteredComponent c;
+  c.library = loading_;
+  c.file = loading_file_;
+  c.kind = kind;
+  c.info = std::move(info);
+  return components_.emplace(key, std::move(c)).first->second;
+}
+
+void PluginRegistry::add_criterion(ComponentInfo info, CriterionFactory f) {
+  add(ComponentKind::Criterion, std::move(info)).make_criterion = std::move(f);
+}
+void PluginRegistry::add_ratio_policy(ComponentInfo info, RatioPolicyFactory f) {
+  add(ComponentKind::RatioPolicy, std::move(info)).make_ratio_policy = std::move(f);
+}
+void PluginRegistry::add_schedule(ComponentInfo info, ScheduleFactory f) {
+  add(ComponentKind::Schedule, std::move(info)).make_schedule = std::move(f);
+}
+
+const RegisteredComponent* PluginRegistry::find(ComponentKind kind, const std::string& name) const {
+  auto it = components_.find({kind, name});
+  return it == components_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> PluginRegistry::names(ComponentKind kind) const {
+  std::vector<std::string> out;
+  for (const auto& [key, c] : components_)
+    if (key.first == kind) out.push_back(key.second);
+  return out;
+}
+
+std::vector<const RegisteredComponent*> PluginRegistry::all() const {
+  std::vector<const RegisteredComponent*> out;
+  for (const auto& [key, c] : components_) out.push_back(&c);
+  return out;
+}
+
+const RegisteredComponent& PluginRegistry::get(ComponentKind kind, const std::string& name) const {
+  if (const auto* c = find(kind, name)) return *c;
+  auto known = names(kind);
+  throw std::out_of_range(fmt::format("unknown {} '{}' (known: {})", to_string(kind), name,
+                                      known.empty() ? "none loaded" : fmt::format("{}", fmt::join(known, ", "))));
+}
+
+namespace {
+bool type_matches(ParamType t, const Value& v) {
+  switch (t) {
+    case ParamType::Bool: return std::holds_alternative<bool>(v);
+    case ParamType::Int: return std::holds_alternative<int64_t>(v);
+    case ParamType::Number: return std::holds_alternative<double>(v) || std::holds_alternative<int64_t>(v);
+    case ParamType::String: return std::holds_alternative<std::string>(v);
+    case ParamType::NumberList: return std::holds_alternative<std::vector<double>>(v);
+  }
+  return false;
+}
+}  // namespace
+
+Params PluginRegistry::validate(ComponentKind kind, const std::string& name, const Params& raw) const {
+  const auto& c = get(kind, name);
+  std::vector<std::string> accepted;
+  for (const auto& spec : c.info.params) accepted.push_back(spec.name);
+  Params out;
+  for (const auto& [key, value] : raw.values()) {
+    auto it = std::find_if(c.info.params.begin(), c.info.params.end(),
+                           [&](const ParamSpec& s) { return s.name == key; });
+    if (it == c.info.params.end())
+      throw ParamError(fmt::format("unknown parameter '{}' for {} '{}' (accepted: {})", key,
+                                   to_string(kind), name,
+                                   accepted.empty() ? "none" : fmt::format("{}", fmt::join(accepted, ", "))));
+    if (!type_matches(it->type, value))
+      throw ParamError(fmt::format("parameter '{}' of {} '{}' must be a {}", key, to_string(kind), name,
+                                   to_string(it->type)));
+    // Numbers are stored as doubles so 1 and 1.0 give the same canonical config.
+    if (it->type == ParamType::Number && std::holds_alternative<int64_t>(value))
+      out.set(key, static_cast<double>(std::get<int64_t>(value)));
+    else
+      out.set(key, value);
+  }
+  for (const auto& spec : c.info.params)
+    if (!out.has(spec.name)) out.set(spec.name, spec.default_value);
+  return out;
+}
+
+namespace {
+// The deleter holds the library: the object's code stays mapped until the object is gone.
+template <typename T>
+std::shared_ptr<T> keep_library_alive(std::unique_ptr<T> obj,
+                                      std::shared_ptr<boost::dll::shared_library> lib) {
+  if (!obj) throw std::runtime_error("plugin factory returned null");
+  return std::shared_ptr<T>(obj.release(), [lib](T* p) { delete p; });
+}
+}  // namespace
+
+std::shared_ptr<Criterion> PluginRegistry::make_criterion(const std::string& name, const Params& p) const {
+  const auto& c = get(ComponentKind::Criterion, name);
+  return keep_library_alive(c.make_criterion(validate(ComponentKind::Criterion, name, p)), c.library);
+}
+std::shared_ptr<RatioPolicy> PluginRegistry::make_ratio_policy(const std::string& name, const Params& p) const {
+  const auto& c = get(ComponentKind::RatioPolicy, name);
+  return keep_library_alive(c.make_ratio_policy(validate(ComponentKind::RatioPolicy, name, p)), c.library);
+}
+std::shared_ptr<Schedule> PluginRegistry::make_schedule(const std::string& name, const Params& p) const {
+  const auto& c = get(ComponentKind::Schedule, name);
+  return keep_library_alive(c.make_schedule(validate(ComponentKind::Schedule, name, p)), c.library);
+}
+
+std::vector<std::string> default_plugin_dirs() {
+  std::vector<std::string> dirs;
+  if (std::string(PRUNELAB_PLUGIN_DIR).size()) dirs.push_back(PRUNELAB_PLUGIN_DIR);
+  if (const char* env = std::getenv("PRUNELAB_PLUGIN_PATH")) {
+    std::stringstream ss(env);
+    std::string item;
+    while (std::getline(ss, item, ':'))
+      if (!item.empty()) dirs.push_back(item);
+  }
+  return dirs;
+}
+
+}  // namespace prunelab

@@ -1,0 +1,73 @@
+#pragma once
+/// Loads plugin libraries (Boost.DLL), checks their ABI, and makes components by name.
+
+#include <prunelab/plugin_api.hpp>
+
+#include <boost/dll/shared_library.hpp>
+
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace prunelab {
+
+enum class ComponentKind { Criterion, RatioPolicy, Schedule };
+const char* to_string(ComponentKind kind);  // "criterion", "ratio_policy", "schedule"
+
+struct PluginLoadError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// One registered component. `library` is declared first so it is destroyed last:
+/// the factories (code from the library) must go before the library is unloaded.
+struct RegisteredComponent {
+  std::shared_ptr<boost::dll::shared_library> library;  // null for built-ins registered in tests
+  std::string file;
+  ComponentKind kind;
+  ComponentInfo info;
+  CriterionFactory make_criterion;
+  RatioPolicyFactory make_ratio_policy;
+  ScheduleFactory make_schedule;
+};
+
+class PluginRegistry : public Registrar {
+ public:
+  /// Loads one plugin library; throws PluginLoadError naming the file and what is wrong.
+  void load_file(const std::string& path);
+  /// Loads every shared library in `dir`; returns one message per refused library.
+  std::vector<std::string> load_directory(const std::string& dir);
+
+  const RegisteredComponent* find(ComponentKind kind, const std::string& name) const;
+  std::vector<std::string> names(ComponentKind kind) const;
+  std::vector<const RegisteredComponent*> all() const;
+
+  /// Checks `raw` against the component's ParamSpecs and fills defaults; throws ParamError
+  /// naming the bad key and the accepted ones. Throws std::out_of_range if the name is unknown.
+  Params validate(ComponentKind kind, const std::string& name, const Params& raw) const;
+
+  // Objects made here keep their library loaded for as long as they live.
+  std::shared_ptr<Criterion> make_criterion(const std::string& name, const Params& params) const;
+  std::shared_ptr<RatioPolicy> make_ratio_policy(const std::string& name, const Params& params) const;
+  std::shared_ptr<Schedule> make_schedule(const std::string& name, const Params& params) const;
+
+  // Registrar: called by plugins during load_file (or directly by tests).
+  void add_criterion(ComponentInfo info, CriterionFactory factory) override;
+  void add_ratio_policy(ComponentInfo info, RatioPolicyFactory factory) override;
+  void add_schedule(ComponentInfo info, ScheduleFactory factory) override;
+
+ private:
+  RegisteredComponent& add(ComponentKind kind, ComponentInfo info);
+  const RegisteredComponent& get(ComponentKind kind, const std::string& name) const;
+
+  std::map<std::pair<ComponentKind, std::string>, RegisteredComponent> components_;
+  // Set while a library's register function runs.
+  std::shared_ptr<boost::dll::shared_library> loading_;
+  std::string loading_file_;
+};
+
+/// The built-in plugin directory (the build's) followed by $PRUNELAB_PLUGIN_PATH entries.
+std::vector<std::string> default_plugin_dirs();
+
+}  // namespace prunelab

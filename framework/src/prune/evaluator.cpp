@@ -1,0 +1,114 @@
+#include "prune/evaluator.hpp"
+
+#include "prune/pruner.hpp"
+#include "train/trainer.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace prunelab {
+
+StepEvaluator::StepEvaluator(Network& net, MaskSet& masks, const TensorDataset& val,
+                             const Granularity& g, int64_t batch_size, c10::Device device)
+    : net_(net), masks_(masks), val_(val), granularity_(g), batch_size_(batch_size), device_(device) {}
+
+std::vector<at::Tensor> StepEvaluator::hypothetical_slice_masks(const std::vector<double>& ratios) {
+  if (!scores_) throw std::logic_error("StepEvaluator used outside a pruning step");
+  return select_slices(*scores_, ratios, masks_.views(), granularity_);
+}
+
+double StepEvaluator::accuracy_with_ratios(const std::vector<double>& ratios, int64_t max_samples) {
+  auto slice_masks = hypothetical_slice_masks(ratios);
+  auto& layers = masks_.layers();
+  std::vector<at::Tensor> saved;
+  {
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      auto& w = layers[i].layer->weight;
+      saved.push_back(w.clone());
+      auto grid = slice_grid_shape(granularity_, w.sizes());
+      w.mul_(expand_slice_mask(slice_masks[i].reshape(grid), granularity_, w.sizes()).to(w.device()));
+    }
+  }
+  const double acc = evaluate(net_, val_, batch_size_, device_, max_samples).top1;
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < layers.size(); ++i) layers[i].layer->weight.copy_(saved[i]);
+  return acc;
+}
+
+double StepEvaluator::accuracy(int64_t max_samples) {
+  return evaluate(net_, val_, batch_size_, device_, max_samples).top1;
+}
+
+int64_t StepEvaluator::macs_with_ratios(const std::vector<double>& ratios) {
+  auto slice_masks = hypothetical_slice_masks(ratios);
+  auto& layers = masks_.layers();
+  int64_t macs = 0;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    auto& w = layers[i].layer->weight;
+    auto grid = slice_grid_shape(granularity_, w.sizes());
+    auto full = expand_slice_mask(slice_masks[i].reshape(grid), granularity_, w.sizes()).to(w.device());
+    macs += (w.ne(0).to(at::kFloat) * full).sum().item<int64_t>() * layers[i].layer->macs_per_weight();
+  }
+  return macs;
+}
+
+DataCalibration::DataCalibration(Network& net, MaskSet& masks, const TensorDataset& train,
+                                 int64_t batch_size, uint64_t seed, c10::Device device)
+    : net_(net), masks_(masks), train_(train), batch_size_(batch_size), seed_(seed), device_(device) {}
+
+std::vector<Batch> DataCalibration::batches(int64_t count) {
+  // A sampler of its own, so calibration never shifts the training order.
+  BatchSampler sampler(train_, batch_size_, seed_ ^ 0x9e3779b97f4a7c15ULL);
+  std::vector<Batch> out;
+  for (int64_t i = 0; i < count; ++i) {
+    auto [x, y] = sampler.next();
+    out.push_back({x.to(device_), y.to(device_)});
+  }
+  return out;
+}
+
+std::vector<std::pair<at::Tensor, at::Tensor>> DataCalibration::gradients(int64_t count) {
+  auto& layers = masks_.layers();
+  std::vector<std::pair<at::Tensor, at::Tensor>> out;
+  for (auto& e : layers) out.emplace_back(at::zeros_like(e.layer->weight), at::zeros_like(e.layer->weight));
+  const bool was_training = net_.is_training();
+  net_.eval();
+  at::AutoGradMode grad_on(true);
+  for (auto& b : batches(count)) {
+    for (auto& p : net_.parameters()) p.mutable_grad() = at::Tensor();
+    at::cross_entropy_loss(net_.forward(b.inputs), b.labels).backward();
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const auto& g = layers[i].layer->weight.grad();
+      out[i].first.add_(g);
+      out[i].second.add_(g * g);
+    }
+  }
+  for (auto& p : net_.parameters()) p.mutable_grad() = at::Tensor();
+  net_.train(was_training);
+  return out;
+}
+
+at::Tensor DataCalibration::layer_inputs(const std::string& name, int64_t count) {
+  std::shared_ptr<PrunableLayerImpl> layer;
+  for (auto& e : masks_.layers())
+    if (e.name == name) layer = e.layer;
+  if (!layer) throw std::invalid_argument(fmt::format("no prunable layer named '{}'", name));
+  std::vector<at::Tensor> inputs;
+  layer->hook = [&](const at::Tensor& in, const at::Tensor&) { inputs.push_back(in.detach().clone()); };
+  const bool was_training = net_.is_training();
+  net_.eval();
+  {
+    c10::InferenceMode guard;
+    for (auto& b : batches(count)) net_.forward(b.inputs);
+  }
+  layer->hook = nullptr;
+  net_.train(was_training);
+  return at::cat(inputs, 0);
+}
+
+}  // namespace prunelab

@@ -1,0 +1,55 @@
+#pragma once
+/// The framework's Evaluator and Calibration: what ratio policies and criteria may ask of the model.
+
+#include "data/dataset.hpp"
+#include "prune/masks.hpp"
+
+#include <prunelab/plugin_api.hpp>
+
+#include <c10/core/Device.h>
+
+namespace prunelab {
+
+/// Evaluates hypothetical per-layer ratios on the validation split without touching the masks.
+class StepEvaluator : public Evaluator {
+ public:
+  StepEvaluator(Network& net, MaskSet& masks, const TensorDataset& val, const Granularity& g,
+                int64_t batch_size, c10::Device device);
+  /// The slice scores of the current step (set by prune_step before the policy runs).
+  void set_scores(const std::vector<at::Tensor>* scores) { scores_ = scores; }
+
+  double accuracy_with_ratios(const std::vector<double>& ratios, int64_t max_samples) override;
+  double accuracy(int64_t max_samples) override;
+  int64_t macs_with_ratios(const std::vector<double>& ratios) override;
+
+ private:
+  std::vector<at::Tensor> hypothetical_slice_masks(const std::vector<double>& ratios);
+  Network& net_;
+  MaskSet& masks_;
+  const TensorDataset& val_;
+  Granularity granularity_;
+  int64_t batch_size_;
+  c10::Device device_;
+  const std::vector<at::Tensor>* scores_ = nullptr;
+};
+
+/// Calibration batches from the training split, gradients and layer inputs, all in eval mode
+/// so BatchNorm statistics are left untouched.
+class DataCalibration : public Calibration {
+ public:
+  DataCalibration(Network& net, MaskSet& masks, const TensorDataset& train, int64_t batch_size,
+                  uint64_t seed, c10::Device device);
+  std::vector<Batch> batches(int64_t count) override;
+  std::vector<std::pair<at::Tensor, at::Tensor>> gradients(int64_t count) override;
+  at::Tensor layer_inputs(const std::string& layer, int64_t count) override;
+
+ private:
+  Network& net_;
+  MaskSet& masks_;
+  const TensorDataset& train_;
+  int64_t batch_size_;
+  uint64_t seed_;
+  c10::Device device_;
+};
+
+}  // namespace prunelab

@@ -1,0 +1,33 @@
+#pragma once
+/// The framework's per-layer masks: the only place that decides which weights are zero.
+
+#include "models/network.hpp"
+
+#include <prunelab/layer.hpp>
+
+#include <vector>
+
+namespace prunelab {
+
+class MaskSet {
+ public:
+  /// One all-ones mask per prunable layer of `net`, in the network's layer order.
+  explicit MaskSet(Network& net);
+
+  const std::vector<PrunableEntry>& layers() const { return layers_; }
+  std::vector<at::Tensor>& masks() { return masks_; }
+  size_t size() const { return layers_.size(); }
+
+  /// Zero every masked weight (after each optimizer step, after loading, after pruning).
+  void apply();
+  /// Zero gradients of masked weights so momentum and weight decay never act on them.
+  void mask_gradients();
+  /// Plugin-facing views sharing storage with weights and masks.
+  std::vector<LayerView> views();
+
+ private:
+  std::vector<PrunableEntry> layers_;
+  std::vector<at::Tensor> masks_;
+};
+
+}  // namespace prunelab

@@ -1,0 +1,31 @@
+#pragma once
+/// Sizes and costs computed from the actual tensors: parameters, nonzeros, sparsity, MACs.
+
+#include "models/network.hpp"
+
+#include <string>
+#include <vector>
+
+namespace prunelab {
+
+struct LayerStats {
+  std::string name;
+  std::string kind;  // conv2d | linear
+  int64_t params = 0, nonzero = 0;
+  int64_t macs = 0, macs_effective = 0;  // per sample; effective = zero weights cost nothing
+  double sparsity() const { return params ? 1.0 - double(nonzero) / double(params) : 0.0; }
+};
+
+struct ModelStats {
+  int64_t params = 0, params_nonzero = 0;      // every parameter of the model (BN, biases too)
+  int64_t prunable = 0, prunable_nonzero = 0;  // conv/linear weights only
+  int64_t macs = 0, macs_effective = 0;        // conv/linear multiply-accumulates per sample
+  std::vector<LayerStats> layers;
+  double sparsity() const { return prunable ? 1.0 - double(prunable_nonzero) / double(prunable) : 0.0; }
+};
+
+/// Runs one no-grad forward on `probe` (one sample is enough) so conv output sizes are known,
+/// then counts. The probe forward runs in eval mode and restores the training flag.
+ModelStats measure(Network& net, const at::Tensor& probe);
+
+}  // namespace prunelab

@@ -1,0 +1,43 @@
+#pragma once
+/// Dense models trained once per (model, data, training, seed) and kept on disk for every grid.
+
+#include "config/experiment.hpp"
+#include "data/dataset.hpp"
+#include "models/network.hpp"
+
+#include <c10/core/Device.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace prunelab {
+
+class Progress;
+
+struct DenseModel {
+  std::string hash;
+  std::shared_ptr<Network> net;
+  double top1 = 0, top1_val = 0;  // test and validation accuracy, 0..1
+  double train_seconds = 0;       // when it was trained (0 if it came from the cache)
+  bool from_cache = false;
+};
+
+class DenseCache {
+ public:
+  explicit DenseCache(std::string dir) : dir_(std::move(dir)) {}
+  /// The dense model of `run`: from memory, else from `dir`, else trained now and saved.
+  const DenseModel& get(const RunSpec& run, const DataSplits& data, const c10::Device& device,
+                        Progress& progress);
+  std::string checkpoint_path(const RunSpec& run) const;
+
+ private:
+  std::string dir_;
+  std::map<std::string, DenseModel> memo_;
+};
+
+/// Saves and loads a network's parameters and buffers (write-then-rename, never half a file).
+void save_network(Network& net, const std::string& path);
+void load_network(Network& net, const std::string& path, const c10::Device& device);
+
+}  // namespace prunelab

@@ -1,0 +1,81 @@
+#include "run/grid_runner.hpp"
+
+#include "plugin/registry.hpp"
+#include "run/dense_cache.hpp"
+#include "run/progress.hpp"
+#include "run/run_executor.hpp"
+#include "store/result_store.hpp"
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <torch/cuda.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+namespace prunelab {
+
+c10::Device resolve_device(const std::string& name) {
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) throw std::runtime_error("device 'cuda' requested but LibTorch sees no CUDA device");
+    return c10::Device(c10::kCUDA);
+  }
+  if (name == "auto") return torch::cuda::is_available() ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU);
+  return c10::Device(c10::kCPU);
+}
+
+GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, const GridOptions& opt) {
+  const std::string db_path = opt.db_path.empty() ? fmt::format("results/{}.db", exp.name) : opt.db_path;
+  auto db_dir = std::filesystem::path(db_path).parent_path();
+  if (!db_dir.empty()) std::filesystem::create_directories(db_dir);
+  const std::string cache_dir = opt.cache_dir.empty() ? (db_dir / "cache").string() : opt.cache_dir;
+  const int threads = opt.threads > 0 ? opt.threads : exp.threads;
+  if (threads > 0) at::set_num_threads(threads);
+  const std::string device_name = opt.device.empty() ? exp.device : opt.device;
+  const c10::Device device = resolve_device(device_name);
+
+  ResultStore store(db_path);
+  DenseCache dense(cache_dir);
+  Progress progress(static_cast<int64_t>(exp.runs.size()), opt.quiet);
+  RunContext ctx{registry, store, dense, progress, device};
+  std::map<std::string, DataSplits> data_by_spec;  // loaded once per distinct data section
+  GridSummary summary;
+  progress.message(fmt::format("{}: {} runs -> {} ({} threads, {})", exp.name, exp.runs.size(), db_path,
+                               at::get_num_threads(), device.str()));
+
+  for (const auto& run : exp.runs) {
+    progress.start_run(run.index, run.summary());
+    if (store.status_of(run.hash()) == std::optional<std::string>("done")) {
+      ++summary.skipped;
+      progress.end_run("already done, skipped", false);
+      continue;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t run_id = store.begin_run(run, {at::get_num_threads(), device.str()});
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    try {
+      const std::string data_key = to_json(run.data);
+      if (!data_by_spec.count(data_key)) {
+        progress.phase("loading data");
+        DataSplits d = load_data(run.data);
+        for (TensorDataset* split : {&d.train, &d.val, &d.test})
+          *split = {split->images.to(device), split->labels.to(device)};
+        data_by_spec.emplace(data_key, std::move(d));
+      }
+      execute_run(run, data_by_spec.at(data_key), run_id, ctx);
+      store.finish_run(run_id, elapsed());
+      ++summary.done;
+      progress.end_run("done", true);
+    } catch (const std::exception& e) {
+      store.fail_run(run_id, e.what(), elapsed());
+      ++summary.failed;
+      progress.end_run(fmt::format("FAILED: {}", e.what()), true);
+    }
+  }
+  progress.message(fmt::format("{}: {} done, {} skipped (already done), {} failed", exp.name, summary.done,
+                               summary.skipped, summary.failed));
+  return summary;
+}
+
+}  // namespace prunelab

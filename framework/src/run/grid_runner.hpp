@@ -1,0 +1,29 @@
+#pragma once
+/// Runs every run of an experiment grid, resuming from the database and never stopping on a failure.
+
+#include "config/experiment.hpp"
+
+#include <string>
+
+namespace prunelab {
+
+class PluginRegistry;
+
+struct GridOptions {
+  std::string db_path;    // results/<experiment>.db by default
+  std::string cache_dir;  // dense checkpoints; <db dir>/cache by default
+  int threads = 0;        // 0 = the experiment's setting
+  std::string device;     // empty = the experiment's setting
+  bool quiet = false;
+};
+
+struct GridSummary {
+  int done = 0, skipped = 0, failed = 0;
+};
+
+GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, const GridOptions& options);
+
+/// cpu | cuda | auto -> a concrete device (auto picks CUDA when LibTorch sees one).
+c10::Device resolve_device(const std::string& name);
+
+}  // namespace prunelab

@@ -1,0 +1,27 @@
+#pragma once
+/// Executes one run: dense model -> plan -> (prune, fine-tune, evaluate, log) per step.
+
+#include "config/experiment.hpp"
+#include "data/dataset.hpp"
+
+#include <c10/core/Device.h>
+
+namespace prunelab {
+
+class DenseCache;
+class PluginRegistry;
+class Progress;
+class ResultStore;
+
+struct RunContext {
+  const PluginRegistry& registry;
+  ResultStore& store;
+  DenseCache& dense;
+  Progress& progress;
+  c10::Device device;
+};
+
+/// Records everything into `run_id`'s rows; throws on failure (the caller marks the run failed).
+void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, RunContext& ctx);
+
+}  // namespace prunelab

@@ -1,0 +1,176 @@
+#include "store/result_store.hpp"
+
+#include "config/experiment.hpp"
+
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <fmt/format.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <ctime>
+
+#ifndef PRUNELAB_VERSION
+#define PRUNELAB_VERSION "0.0.0"
+#endif
+
+namespace prunelab {
+
+namespace {
+constexpr const char* kSchema =
+#include "store/schema.sql.inc"
+    ;
+constexpr int kSchemaVersion = 1;
+}  // namespace
+
+std::string utc_now() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+ResultStore::ResultStore(const std::string& path)
+    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, /*busy_timeout_ms=*/10000) {
+  // WAL: readers (reports) never block the running grid, and a killed writer leaves a
+  // consistent file; every multi-row write below is one transaction.
+  db_.exec("PRAGMA journal_mode=WAL");
+  db_.exec("PRAGMA synchronous=NORMAL");
+  SQLite::Transaction tx(db_);
+  db_.exec(kSchema);
+  SQLite::Statement meta(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)");
+  meta.bind(1, std::to_string(kSchemaVersion));
+  meta.exec();
+  tx.commit();
+}
+
+std::optional<std::string> ResultStore::status_of(const std::string& hash) {
+  SQLite::Statement q(db_, "SELECT status FROM runs WHERE hash = ?");
+  q.bind(1, hash);
+  if (q.executeStep()) return q.getColumn(0).getString();
+  return std::nullopt;
+}
+
+int64_t ResultStore::begin_run(const RunSpec& run, const RunEnvironment& env) {
+  SQLite::Transaction tx(db_);
+  const std::string hash = run.hash();
+  SQLite::Statement old(db_, "SELECT id FROM runs WHERE hash = ?");
+  old.bind(1, hash);
+  if (old.executeStep()) {
+    const int64_t id = old.getColumn(0).getInt64();
+    for (const char* sql : {"DELETE FROM layers WHERE run_id = ?", "DELETE FROM steps WHERE run_id = ?",
+                            "DELETE FROM runs WHERE id = ?"}) {
+      SQLite::Statement del(db_, sql);
+      del.bind(1, id);
+      del.exec();
+    }
+  }
+  SQLite::Statement ins(db_, R"(INSERT INTO runs
+      (hash, experiment, grid_index, config_json, seed, model, dataset, criterion, ratio_policy,
+       schedule, granularity, target_sparsity, status, started_at, framework_version, torch_version,
+       threads, device)
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?,?))");
+  int i = 1;
+  ins.bind(i++, hash);
+  ins.bind(i++, run.experiment);
+  ins.bind(i++, static_cast<int64_t>(run.index));
+  ins.bind(i++, run.canonical_json());
+  ins.bind(i++, static_cast<int64_t>(run.seed));
+  ins.bind(i++, run.model);
+  ins.bind(i++, run.data.dataset);
+  ins.bind(i++, run.criterion.label());
+  ins.bind(i++, run.ratio_policy.label());
+  ins.bind(i++, run.schedule.label());
+  ins.bind(i++, run.granularity.name());
+  ins.bind(i++, run.sparsity);
+  ins.bind(i++, utc_now());
+  ins.bind(i++, PRUNELAB_VERSION);
+  ins.bind(i++, TORCH_VERSION);
+  ins.bind(i++, env.threads);
+  ins.bind(i++, env.device);
+  ins.exec();
+  const int64_t id = db_.getLastInsertRowid();
+  tx.commit();
+  return id;
+}
+
+void ResultStore::set_dense(int64_t run_id, const DenseRecord& d) {
+  SQLite::Statement q(db_, R"(UPDATE runs SET dense_hash = ?, dense_top1 = ?, dense_top1_val = ?,
+                              dense_params = ?, dense_flops = ? WHERE id = ?)");
+  q.bind(1, d.hash);
+  q.bind(2, d.top1);
+  q.bind(3, d.top1_val);
+  q.bind(4, d.params);
+  q.bind(5, d.flops);
+  q.bind(6, run_id);
+  q.exec();
+}
+
+void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
+  SQLite::Transaction tx(db_);
+  SQLite::Statement q(db_, R"(INSERT INTO steps
+      (run_id, step, target_sparsity, achieved_sparsity, top1_val, top1, loss, train_loss, params,
+       params_nonzero, prunable, prunable_nonzero, flops, flops_effective, finetune_steps, wall_s)
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))");
+  int i = 1;
+  q.bind(i++, run_id);
+  q.bind(i++, s.step);
+  q.bind(i++, s.target_sparsity);
+  q.bind(i++, s.achieved_sparsity);
+  q.bind(i++, s.top1_val);
+  q.bind(i++, s.top1);
+  q.bind(i++, s.loss);
+  q.bind(i++, s.train_loss);
+  q.bind(i++, s.stats.params);
+  q.bind(i++, s.stats.params_nonzero);
+  q.bind(i++, s.stats.prunable);
+  q.bind(i++, s.stats.prunable_nonzero);
+  q.bind(i++, s.stats.macs);
+  q.bind(i++, s.stats.macs_effective);
+  q.bind(i++, s.finetune_steps);
+  q.bind(i++, s.wall_s);
+  q.exec();
+  SQLite::Statement l(db_, R"(INSERT INTO layers
+      (run_id, step, layer, kind, params, nonzero, sparsity, ratio, flops, flops_effective)
+      VALUES (?,?,?,?,?,?,?,?,?,?))");
+  for (size_t k = 0; k < s.stats.layers.size(); ++k) {
+    const auto& layer = s.stats.layers[k];
+    int j = 1;
+    l.bind(j++, run_id);
+    l.bind(j++, s.step);
+    l.bind(j++, layer.name);
+    l.bind(j++, layer.kind);
+    l.bind(j++, layer.params);
+    l.bind(j++, layer.nonzero);
+    l.bind(j++, layer.sparsity());
+    if (k < s.ratios.size()) l.bind(j++, s.ratios[k]);
+    else l.bind(j++);
+    l.bind(j++, layer.macs);
+    l.bind(j++, layer.macs_effective);
+    l.exec();
+    l.reset();
+  }
+  tx.commit();
+}
+
+void ResultStore::finish_run(int64_t run_id, double wall_s) {
+  SQLite::Statement q(db_, "UPDATE runs SET status = 'done', finished_at = ?, wall_s = ? WHERE id = ?");
+  q.bind(1, utc_now());
+  q.bind(2, wall_s);
+  q.bind(3, run_id);
+  q.exec();
+}
+
+void ResultStore::fail_run(int64_t run_id, const std::string& error, double wall_s) {
+  SQLite::Statement q(db_, "UPDATE runs SET status = 'failed', error = ?, finished_at = ?, wall_s = ? WHERE id = ?");
+  q.bind(1, error);
+  q.bind(2, utc_now());
+  q.bind(3, wall_s);
+  q.bind(4, run_id);
+  q.exec();
+}
+
+}  // namespace prunelab

@@ -1,0 +1,61 @@
+#pragma once
+/// The SQLite results database: runs, pruning steps, per-layer sparsity, and the `results` view.
+
+#include "prune/stats.hpp"
+
+#include <SQLiteCpp/Database.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace prunelab {
+
+struct RunSpec;
+
+/// What a run records before its first step (the dense model it starts from).
+struct DenseRecord {
+  std::string hash;
+  double top1 = 0, top1_val = 0;
+  int64_t params = 0, flops = 0;
+};
+
+struct StepRecord {
+  int step = 0;  // 1-based pruning step
+  double target_sparsity = 0, achieved_sparsity = 0;
+  double top1 = 0, top1_val = 0, loss = 0, train_loss = 0;
+  int64_t finetune_steps = 0;
+  double wall_s = 0;
+  ModelStats stats;
+  std::vector<double> ratios;  // per layer, what the policy chose
+};
+
+struct RunEnvironment {
+  int threads = 0;
+  std::string device;
+};
+
+class ResultStore {
+ public:
+  /// Opens (creating if needed) the database in WAL mode and brings the schema up to date.
+  explicit ResultStore(const std::string& path);
+
+  /// Status of the run with this hash: "done", "running", "failed", or nothing.
+  std::optional<std::string> status_of(const std::string& hash);
+  /// Replaces any earlier attempt of the same run with a fresh `running` row; returns its id.
+  int64_t begin_run(const RunSpec& run, const RunEnvironment& env);
+  void set_dense(int64_t run_id, const DenseRecord& dense);
+  void add_step(int64_t run_id, const StepRecord& step);
+  void finish_run(int64_t run_id, double wall_s);
+  void fail_run(int64_t run_id, const std::string& error, double wall_s);
+
+  SQLite::Database& db() { return db_; }
+
+ private:
+  SQLite::Database db_;
+};
+
+/// The current UTC time as ISO 8601.
+std::string utc_now();
+
+}  // namespace prunelab

@@ -1,0 +1,53 @@
+#pragma once
+/// SGD training and evaluation loops over in-memory tensors, with masks enforced every step.
+
+#include "data/dataset.hpp"
+#include "models/network.hpp"
+
+#include <c10/core/Device.h>
+
+#include <functional>
+#include <string>
+
+namespace prunelab {
+
+class MaskSet;
+
+struct OptimSpec {
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  std::string lr_schedule = "cosine";  // cosine | step | constant
+  int64_t batch_size = 128;
+};
+
+/// Learning rate at step `t` of `total` (step: x0.1 at 50% and 75% of the steps).
+double learning_rate(const OptimSpec& spec, int64_t t, int64_t total);
+
+struct TrainProgress {
+  int64_t step = 0, total = 0;
+  double loss = 0.0;
+};
+using ProgressFn = std::function<void(const TrainProgress&)>;
+
+struct TrainResult {
+  int64_t steps = 0;
+  double mean_loss = 0.0;  // over the last epoch's worth of steps (or all steps if fewer)
+};
+
+/// Trains `steps` optimizer steps. With masks, gradients of pruned weights are zeroed before
+/// and the weights re-zeroed after every step. Throws if the loss stops being finite.
+TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec& spec,
+                        int64_t steps, uint64_t seed, MaskSet* masks, const ProgressFn& progress,
+                        const c10::Device& device);
+
+struct EvalResult {
+  double top1 = 0.0;  // 0..1
+  double loss = 0.0;
+};
+
+/// Inference-mode evaluation in eval mode; `max_samples` 0 means the whole split.
+EvalResult evaluate(Network& net, const TensorDataset& data, int64_t batch_size,
+                    const c10::Device& device, int64_t max_samples = 0);
+
+}  // namespace prunelab

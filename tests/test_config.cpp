@@ -1,0 +1,186 @@
+#include "config/config_loader.hpp"
+#include "config/json.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+using namespace prunelab;
+
+namespace {
+Experiment parse(const std::string& text) { return parse_experiment(text, "exp.yaml", test::builtin_registry()); }
+
+// Parses `text` expecting a ConfigError; returns it for inspection.
+ConfigError parse_error(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const ConfigError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "expected a ConfigError for:\n" << text;
+  return ConfigError("", 0, 0, "", "");
+}
+
+const char* kMinimal = R"(version: 1
+name: m
+model: lenet300
+prune:
+  criterion: magnitude
+  ratio_policy: uniform
+  schedule: one_shot
+  sparsity: 0.5
+)";
+}  // namespace
+
+TEST(Config, ExpandsTheCartesianGridInStableOrder) {
+  auto exp = parse(test::tiny_config());
+  EXPECT_EQ(exp.name, "tiny");
+  ASSERT_EQ(exp.runs.size(), 2u * 3u * 2u);
+  EXPECT_EQ(exp.runs[0].ratio_policy.type, "uniform");
+  EXPECT_EQ(exp.runs[0].schedule.label(), "one_shot(epochs=0)");
+  EXPECT_EQ(exp.runs[2].schedule.label(), "one_shot");
+  EXPECT_DOUBLE_EQ(exp.runs[1].sparsity, 0.9);
+  EXPECT_EQ(exp.runs.back().ratio_policy.type, "global");
+  std::set<std::string> hashes;
+  for (const auto& r : exp.runs) hashes.insert(r.hash());
+  EXPECT_EQ(hashes.size(), exp.runs.size());
+  // Defaults are filled in: the fine-tuning LR is a tenth of the dense one.
+  EXPECT_DOUBLE_EQ(exp.runs[0].finetune.optim.lr, 0.005);
+  EXPECT_DOUBLE_EQ(exp.runs[0].schedule.params.get_number("epochs"), 0.0);
+  EXPECT_DOUBLE_EQ(exp.runs[2].schedule.params.get_number("epochs"), -1.0);
+}
+
+TEST(Config, HashIsStableAndIgnoresKeyOrderAndNumberSpelling) {
+  EXPECT_EQ(stable_hash("a"), "af63dc4c8601ec8c");  // FNV-1a 64, pinned
+  auto a = parse(kMinimal);
+  auto b = parse(R"(version: 1
+prune: {sparsity: 0.50, schedule: one_shot, ratio_policy: uniform, criterion: {type: magnitude, p: 1}}
+model: lenet300
+name: m
+)");
+  ASSERT_EQ(a.runs.size(), 1u);
+  // p: 1 written explicitly equals the default, so the run is the same run.
+  EXPECT_EQ(a.runs[0].hash(), b.runs[0].hash());
+  auto c = parse(std::string(kMinimal) + "seed: 2\n");
+  EXPECT_NE(a.runs[0].hash(), c.runs[0].hash());
+  EXPECT_NE(a.runs[0].dense_hash(), c.runs[0].dense_hash());
+  // Pruning settings do not change which dense model is used.
+  auto d = parse(R"(version: 1
+name: m
+model: lenet300
+prune: {criterion: magnitude, ratio_policy: global, schedule: iterative, sparsity: 0.9}
+)");
+  EXPECT_EQ(a.runs[0].dense_hash(), d.runs[0].dense_hash());
+  EXPECT_NE(a.runs[0].hash(), d.runs[0].hash());
+}
+
+TEST(Config, ExcludeRulesDropMatchingRuns) {
+  auto exp = parse(test::tiny_config() + "exclude:\n  - {schedule: iterative, sparsity: 0.5}\n  - {ratio_policy: global, schedule: 'one_shot(epochs=0)'}\n");
+  // 12 runs - 2 (iterative at 0.5, both policies) - 2 (global prune-only at both sparsities).
+  EXPECT_EQ(exp.runs.size(), 8u);
+  for (const auto& r : exp.runs) {
+    EXPECT_FALSE(r.schedule.type == "iterative" && r.sparsity == 0.5);
+    EXPECT_FALSE(r.ratio_policy.type == "global" && r.schedule.label() == "one_shot(epochs=0)");
+  }
+}
+
+TEST(ConfigErrors, UnknownTopLevelKeyNamesLineAndValidKeys) {
+  auto e = parse_error(std::string(kMinimal) + "epochz: 3\n");
+  EXPECT_EQ(e.line, 9);
+  EXPECT_EQ(e.column, 1);
+  EXPECT_EQ(e.key, "epochz");
+  EXPECT_NE(std::string(e.what()).find("exp.yaml:9:1"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("valid keys:"), std::string::npos);
+}
+
+TEST(ConfigErrors, UnknownNestedKey) {
+  auto e = parse_error(std::string(kMinimal) + "train:\n  epochs: 2\n  learning_rate: 0.1\n");
+  EXPECT_EQ(e.line, 11);
+  EXPECT_EQ(e.key, "train.learning_rate");
+}
+
+TEST(ConfigErrors, UnknownCriterionListsKnownOnes) {
+  auto e = parse_error(R"(version: 1
+model: lenet300
+prune:
+  criterion: magnitud
+  ratio_policy: uniform
+  schedule: one_shot
+  sparsity: 0.5
+)");
+  EXPECT_EQ(e.line, 4);
+  EXPECT_EQ(e.column, 14);
+  EXPECT_EQ(e.key, "prune.criterion");
+  EXPECT_NE(std::string(e.what()).find("unknown criterion 'magnitud' (known: magnitude"), std::string::npos) << e.what();
+}
+
+TEST(ConfigErrors, UnknownPluginParameterListsAcceptedOnes) {
+  auto e = parse_error(R"(version: 1
+model: lenet300
+prune:
+  criterion: magnitude
+  ratio_policy: uniform
+  schedule:
+    - one_shot
+    - {type: iterative, stepz: [0.3]}
+  sparsity: 0.5
+)");
+  EXPECT_EQ(e.line, 8);
+  EXPECT_EQ(e.key, "prune.schedule.stepz");
+  EXPECT_NE(std::string(e.what()).find("accepted: steps, start, increment, epochs, budget"), std::string::npos) << e.what();
+}
+
+TEST(ConfigErrors, WrongTypes) {
+  auto e = parse_error(std::string(kMinimal) + "train: {lr: fast}\n");
+  EXPECT_EQ(e.line, 9);
+  EXPECT_EQ(e.key, "train.lr");
+  EXPECT_NE(std::string(e.what()).find("expected a number, got 'fast'"), std::string::npos);
+  auto p = parse_error(R"(version: 1
+model: lenet300
+prune: {criterion: {type: magnitude, p: "two"}, ratio_policy: uniform, schedule: one_shot, sparsity: 0.5}
+)");
+  EXPECT_EQ(p.line, 3);
+  EXPECT_EQ(p.key, "prune.criterion.p");
+}
+
+TEST(ConfigErrors, BadValues) {
+  auto s = parse_error(R"(version: 1
+model: lenet300
+prune: {criterion: magnitude, ratio_policy: uniform, schedule: one_shot, sparsity: [0.5, 1.5]}
+)");
+  EXPECT_EQ(s.line, 3);
+  EXPECT_EQ(s.key, "prune.sparsity");
+  auto m = parse_error(std::string(kMinimal) + "device: tpu\n");
+  EXPECT_NE(std::string(m.what()).find("'tpu' is not one of: cpu, cuda, auto"), std::string::npos);
+  auto g = parse_error(R"(version: 1
+model: resnet21
+prune: {criterion: magnitude, ratio_policy: uniform, schedule: one_shot, sparsity: 0.5}
+)");
+  EXPECT_EQ(g.line, 2);
+  EXPECT_NE(std::string(g.what()).find("lenet300, lenet5, resnet20"), std::string::npos);
+  auto gran = parse_error(std::string(kMinimal) + "  granularity: {type: pattern, n: 4, m: 4}\n");
+  EXPECT_EQ(gran.key, "prune.granularity");
+}
+
+TEST(ConfigErrors, MissingVersionAndSections) {
+  EXPECT_EQ(parse_error("name: x\nmodel: lenet300\n").key, "version");
+  EXPECT_EQ(parse_error("version: 2\n").key, "version");
+  auto e = parse_error("version: 1\nmodel: lenet300\nprune: {criterion: magnitude}\n");
+  EXPECT_EQ(e.key, "prune.ratio_policy");
+  EXPECT_EQ(e.line, 3);
+}
+
+TEST(ConfigErrors, YamlSyntaxErrorHasLine) {
+  auto e = parse_error("version: 1\nmodel: [lenet300\nprune: 3\n");
+  EXPECT_EQ(e.key, "<yaml>");
+  EXPECT_GE(e.line, 2);
+}
+
+TEST(ConfigErrors, DuplicateGridEntries) {
+  auto e = parse_error(R"(version: 1
+model: lenet300
+prune: {criterion: magnitude, ratio_policy: [uniform, uniform], schedule: one_shot, sparsity: 0.5}
+)");
+  EXPECT_NE(std::string(e.what()).find("same run"), std::string::npos);
+}

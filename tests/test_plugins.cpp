@@ -1,0 +1,78 @@
+#include "plugin/registry.hpp"
+#include "test_support.hpp"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+using namespace prunelab;
+
+TEST(Plugins, BuiltinsAreLoadedWithTheirKinds) {
+  auto& r = test::builtin_registry();
+  EXPECT_EQ(r.names(ComponentKind::Criterion), (std::vector<std::string>{"magnitude"}));
+  EXPECT_EQ(r.names(ComponentKind::RatioPolicy), (std::vector<std::string>{"global", "uniform"}));
+  EXPECT_EQ(r.names(ComponentKind::Schedule), (std::vector<std::string>{"iterative", "one_shot"}));
+  const auto* m = r.find(ComponentKind::Criterion, "magnitude");
+  ASSERT_NE(m, nullptr);
+  EXPECT_NE(m->file.find("prunelab_magnitude.so"), std::string::npos);
+}
+
+TEST(Plugins, WrongApiVersionIsRefusedNamingFileAndVersions) {
+  PluginRegistry r;
+  try {
+    r.load_file(BAD_API_PLUGIN);
+    FAIL() << "a plugin with API version 999 was accepted";
+  } catch (const PluginLoadError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(BAD_API_PLUGIN), std::string::npos) << msg;
+    EXPECT_NE(msg.find("found 999, expected " + std::to_string(kPluginApiVersion)), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(r.all().empty());
+}
+
+TEST(Plugins, DuplicateNamesAreAnError) {
+  PluginRegistry r;
+  r.load_file(std::string(PLUGIN_DIR) + "/prunelab_magnitude.so");
+  try {
+    r.load_file(DUPLICATE_PLUGIN);
+    FAIL() << "duplicate accepted";
+  } catch (const PluginLoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("duplicate criterion 'magnitude'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Plugins, NonPluginLibrariesAndMissingFilesAreRefused) {
+  PluginRegistry r;
+  EXPECT_THROW(r.load_file("/nonexistent/plugin.so"), PluginLoadError);
+  EXPECT_THROW(r.load_file("/lib/x86_64-linux-gnu/libz.so.1"), PluginLoadError);
+}
+
+TEST(Plugins, UnknownNamesListTheKnownOnes) {
+  auto& r = test::builtin_registry();
+  try {
+    r.make_criterion("nope", {});
+    FAIL();
+  } catch (const std::out_of_range& e) {
+    EXPECT_NE(std::string(e.what()).find("known: magnitude"), std::string::npos);
+  }
+  EXPECT_THROW(r.validate(ComponentKind::Criterion, "magnitude", Params({{"q", 1.0}})), ParamError);
+  EXPECT_THROW(r.validate(ComponentKind::Criterion, "magnitude", Params({{"p", std::string("x")}})), ParamError);
+  auto filled = r.validate(ComponentKind::Schedule, "iterative", {});
+  EXPECT_EQ(filled.get_string("budget"), "total");
+}
+
+TEST(Plugins, ObjectsKeepTheirLibraryLoaded) {
+  std::shared_ptr<Criterion> c;
+  {
+    PluginRegistry r;
+    r.load_file(std::string(PLUGIN_DIR) + "/prunelab_magnitude.so");
+    c = r.make_criterion("magnitude", Params({{"p", 2.0}}));
+  }  // registry gone: only the criterion holds the library now
+  auto w = at::tensor({-3.0f, 1.0f});
+  std::vector<LayerView> layers(1);
+  layers[0].weight = w;
+  layers[0].mask = at::ones_like(w);
+  CriterionContext ctx{layers, Granularity{}};
+  auto s = c->score(ctx);
+  EXPECT_TRUE(at::equal(s[0], at::tensor({3.0f, 1.0f})));
+  EXPECT_DOUBLE_EQ(c->slice_norm_p(), 2.0);
+}

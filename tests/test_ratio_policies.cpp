@@ -1,0 +1,69 @@
+#include "prune/pruner.hpp"
+#include "test_support.hpp"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+using namespace prunelab;
+
+namespace {
+struct Fixture {
+  std::vector<LayerView> layers;
+  std::vector<at::Tensor> scores;
+  std::vector<int64_t> per_slice;
+};
+
+Fixture two_layers() {
+  Fixture f;
+  f.layers.resize(2);
+  f.layers[0].weight = at::ones({4});
+  f.layers[1].weight = at::ones({4});
+  for (auto& l : f.layers) l.mask = at::ones({4});
+  f.scores = {at::tensor({1.0f, 2.0f, 3.0f, 4.0f}), at::tensor({0.5f, 5.0f, 6.0f, 7.0f})};
+  f.per_slice = {1, 1};
+  return f;
+}
+
+std::vector<double> ratios(const std::string& policy, Fixture& f, double target, Params p = {}) {
+  auto pol = test::builtin_registry().make_ratio_policy(policy, p);
+  RatioContext ctx{f.layers, f.scores, f.per_slice, Granularity{}, target};
+  return pol->ratios(ctx);
+}
+}  // namespace
+
+TEST(Uniform, SameRatioEverywhere) {
+  auto f = two_layers();
+  EXPECT_EQ(ratios("uniform", f, 0.5), (std::vector<double>{0.5, 0.5}));
+}
+
+TEST(Uniform, SparedFirstLayerMakesTheOthersPruneMore) {
+  auto f = two_layers();
+  auto r = ratios("uniform", f, 0.25, Params({{"skip_first", true}}));
+  EXPECT_DOUBLE_EQ(r[0], 0.0);
+  EXPECT_DOUBLE_EQ(r[1], 0.5);  // 2 of 8 weights overall
+}
+
+TEST(Global, OneThresholdOverAllLayers) {
+  auto f = two_layers();
+  // The 4 lowest of {1,2,3,4,0.5,5,6,7} are 0.5,1,2,3: three in layer 0, one in layer 1.
+  auto r = ratios("global", f, 0.5);
+  EXPECT_DOUBLE_EQ(r[0], 0.75);
+  EXPECT_DOUBLE_EQ(r[1], 0.25);
+  r = ratios("global", f, 0.0);
+  EXPECT_DOUBLE_EQ(r[0] + r[1], 0.0);
+}
+
+TEST(Global, CountsWeightsNotSlices) {
+  // Layer 0: 2 channels of 3 weights; layer 1: 3 channels of 1 weight. 9 weights in all.
+  Fixture f;
+  f.layers.resize(2);
+  f.layers[0].weight = at::ones({2, 3});
+  f.layers[1].weight = at::ones({3, 1});
+  for (auto& l : f.layers) l.mask = at::ones_like(l.weight);
+  f.scores = {at::tensor({1.0f, 10.0f}), at::tensor({2.0f, 3.0f, 4.0f})};
+  f.per_slice = {3, 1};
+  // Target 5/9: lowest first -> channel (1.0, 3 weights), then 2.0 and 3.0 (1 each) = 5 weights.
+  auto r = ratios("global", f, 5.0 / 9.0);
+  EXPECT_DOUBLE_EQ(r[0], 0.5);
+  EXPECT_NEAR(r[1], 2.0 / 3.0, 1e-12);
+}

@@ -1,0 +1,119 @@
+#include "config/config_loader.hpp"
+#include "run/grid_runner.hpp"
+#include "store/result_store.hpp"
+#include "test_support.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <gtest/gtest.h>
+
+using namespace prunelab;
+
+namespace {
+int64_t count(SQLite::Database& db, const std::string& sql) { return db.execAndGet(sql).getInt64(); }
+
+GridOptions options(const std::string& dir) {
+  GridOptions o;
+  o.db_path = dir + "/r.db";
+  o.quiet = true;
+  return o;
+}
+}  // namespace
+
+TEST(Grid, RunsEverythingThenSkipsFinishedRuns) {
+  const auto dir = test::scratch_dir("grid");
+  auto exp = parse_experiment(test::tiny_config(), "tiny.yaml", test::builtin_registry());
+  auto first = run_grid(exp, test::builtin_registry(), options(dir));
+  EXPECT_EQ(first.done, 12);
+  EXPECT_EQ(first.failed, 0);
+  {
+    SQLite::Database db(dir + "/r.db");
+    EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 12);
+    // Every run logs one row per pruning step; iterative to 0.9 has 4 steps.
+    EXPECT_EQ(count(db, "SELECT COUNT(*) FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.schedule = 'iterative' AND r.target_sparsity = 0.9"), 2 * 4);
+    EXPECT_EQ(count(db, "SELECT COUNT(*) FROM results WHERE is_final"), 12);
+    EXPECT_EQ(count(db, "SELECT COUNT(*) FROM results WHERE ABS(achieved_sparsity - target_sparsity) > 0.005"), 0);
+    EXPECT_EQ(count(db, "SELECT COUNT(*) FROM layers WHERE run_id = 1"), 3);
+    EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  }
+  auto again = run_grid(exp, test::builtin_registry(), options(dir));
+  EXPECT_EQ(again.done, 0);
+  EXPECT_EQ(again.skipped, 12);
+}
+
+TEST(Grid, ResumesARunLeftRunningByACrash) {
+  const auto dir = test::scratch_dir("resume");
+  auto exp = parse_experiment(test::tiny_config(), "tiny.yaml", test::builtin_registry());
+  run_grid(exp, test::builtin_registry(), options(dir));
+  double top1_before;
+  {
+    // Simulate a process killed mid-run: one run still 'running' with half its steps.
+    SQLite::Database db(dir + "/r.db", SQLite::OPEN_READWRITE);
+    top1_before = db.execAndGet("SELECT top1 FROM results WHERE run_id = 6 AND is_final").getDouble();
+    db.exec("UPDATE runs SET status = 'running', finished_at = NULL WHERE id = 6");
+    db.exec("DELETE FROM steps WHERE run_id = 6 AND step > 1");
+  }
+  auto resumed = run_grid(exp, test::builtin_registry(), options(dir));
+  EXPECT_EQ(resumed.done, 1);
+  EXPECT_EQ(resumed.skipped, 11);
+  SQLite::Database db(dir + "/r.db");
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 12);
+  // The redone run replaced the partial one, with the same numbers (same seed, same work).
+  const auto hash = exp.runs[5].hash();
+  SQLite::Statement q(db, "SELECT s.top1 FROM runs r JOIN steps s ON s.run_id = r.id WHERE r.hash = ? ORDER BY s.step DESC LIMIT 1");
+  q.bind(1, hash);
+  ASSERT_TRUE(q.executeStep());
+  EXPECT_DOUBLE_EQ(q.getColumn(0).getDouble(), top1_before);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs"), 12);
+}
+
+TEST(Grid, AFailedRunIsRecordedAndTheGridGoesOn) {
+  const auto dir = test::scratch_dir("failing");
+  PluginRegistry registry;
+  registry.load_directory(PLUGIN_DIR);
+  registry.load_file(EXPLODING_PLUGIN);
+  std::string cfg = test::tiny_config();
+  cfg.replace(cfg.find("criterion: magnitude"), 20, "criterion: [exploding, magnitude]");
+  auto exp = parse_experiment(cfg, "tiny.yaml", registry);
+  auto s = run_grid(exp, registry, options(dir));
+  EXPECT_EQ(s.failed, 12);
+  EXPECT_EQ(s.done, 12);
+  SQLite::Database db(dir + "/r.db");
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs WHERE status = 'failed' AND error LIKE '%boom%' AND criterion = 'exploding'"), 12);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM results WHERE criterion = 'exploding'"), 0);
+}
+
+TEST(Grid, DivergingTrainingFailsTheRunWithItsError) {
+  const auto dir = test::scratch_dir("nan");
+  std::string cfg = test::tiny_config();
+  cfg.replace(cfg.find("finetune: {epochs: 0.5}"), 23, "finetune: {epochs: 0.5, lr: 1.0e+12, lr_schedule: constant}");
+  auto exp = parse_experiment(cfg, "tiny.yaml", test::builtin_registry());
+  auto s = run_grid(exp, test::builtin_registry(), options(dir));
+  // Prune-only runs never fine-tune, so they finish; every fine-tuned run diverges.
+  EXPECT_EQ(s.done, 4);
+  EXPECT_EQ(s.failed, 8);
+  SQLite::Database db(dir + "/r.db");
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs WHERE status = 'failed' AND (error LIKE '%loss became%' OR error LIKE '%not finite%')"), 8);
+}
+
+TEST(Grid, DenseModelIsTrainedOnceAndReusedAcrossInvocations) {
+  const auto dir = test::scratch_dir("dense");
+  auto exp = parse_experiment(test::tiny_config(), "tiny.yaml", test::builtin_registry());
+  run_grid(exp, test::builtin_registry(), options(dir));
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/cache"))
+    files += e.path().extension() == ".pt";
+  EXPECT_EQ(files, 1);
+  // A second experiment file with the same dense settings but another pruning grid uses the same checkpoint.
+  std::string cfg = test::tiny_config();
+  cfg.replace(cfg.find("sparsity: [0.5, 0.9]"), 20, "sparsity: [0.7]");
+  auto other = parse_experiment(cfg, "tiny.yaml", test::builtin_registry());
+  EXPECT_EQ(other.runs[0].dense_hash(), exp.runs[0].dense_hash());
+  run_grid(other, test::builtin_registry(), options(dir));
+  files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/cache"))
+    files += e.path().extension() == ".pt";
+  EXPECT_EQ(files, 1);
+  SQLite::Database db(dir + "/r.db");
+  EXPECT_EQ(count(db, "SELECT COUNT(DISTINCT dense_top1) FROM runs"), 1);
+}
