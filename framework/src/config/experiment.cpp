@@ -80,15 +80,13 @@ std::string RunSpec::canonical_json() const {
   train_o.set("epochs", train.epochs);
   JsonObject ft = optim_obj(finetune.optim);
   ft.set("epochs", finetune.epochs);
-  JsonObject ev;
-  ev.set("batch_size", eval.batch_size);
   JsonObject prune;
   prune.set_raw("criterion", criterion.to_json()).set_raw("ratio_policy", ratio_policy.to_json())
       .set_raw("schedule", schedule.to_json()).set_raw("granularity", to_json(granularity))
       .set("sparsity", sparsity);
   JsonObject o;
   o.set("version", 1).set("experiment", experiment).set("seed", seed).set("model", model)
-      .set("data", data_obj(data)).set("train", train_o).set("finetune", ft).set("eval", ev)
+      .set("data", data_obj(data)).set("train", train_o).set("finetune", ft)
       .set("prune", prune);
   return o.str();
 }

@@ -50,6 +50,9 @@ const std::vector<std::string>& network_names();
 /// Builds a freshly initialised model (uses the global torch seed).
 std::shared_ptr<Network> make_network(const std::string& name, const InputShape& shape);
 
+/// Puts an input batch in the memory layout the models run fastest with (channels-last).
+at::Tensor to_model_layout(const at::Tensor& x);
+
 /// Copies every parameter and buffer of `from` into `to` (same architecture).
 void copy_state(Network& from, Network& to);
 

@@ -67,7 +67,7 @@ std::vector<Batch> DataCalibration::batches(int64_t count) {
   std::vector<Batch> out;
   for (int64_t i = 0; i < count; ++i) {
     auto [x, y] = sampler.next();
-    out.push_back({x.to(device_), y.to(device_)});
+    out.push_back({to_model_layout(x.to(device_)), y.to(device_)});
   }
   return out;
 }

@@ -4,6 +4,7 @@
 #include "run/dense_cache.hpp"
 #include "run/progress.hpp"
 #include "run/run_executor.hpp"
+#include "run/threads.hpp"
 #include "store/result_store.hpp"
 
 #include <ATen/Parallel.h>
@@ -31,7 +32,7 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
   if (!db_dir.empty()) std::filesystem::create_directories(db_dir);
   const std::string cache_dir = opt.cache_dir.empty() ? (db_dir / "cache").string() : opt.cache_dir;
   const int threads = opt.threads > 0 ? opt.threads : exp.threads;
-  if (threads > 0) at::set_num_threads(threads);
+  configure_threads(threads);
   const std::string device_name = opt.device.empty() ? exp.device : opt.device;
   const c10::Device device = resolve_device(device_name);
 

@@ -37,7 +37,7 @@ TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec
     for (auto& group : opt.param_groups())
       static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
     auto [x, y] = sampler.next();
-    x = x.to(device);
+    x = to_model_layout(x.to(device));
     y = y.to(device);
     opt.zero_grad();
     auto loss = at::cross_entropy_loss(net.forward(x), y);
@@ -69,7 +69,7 @@ EvalResult evaluate(Network& net, const TensorDataset& data, int64_t batch_size,
   double loss_sum = 0.0;
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t len = std::min(batch_size, n - start);
-    auto x = data.images.narrow(0, start, len).to(device);
+    auto x = to_model_layout(data.images.narrow(0, start, len).to(device));
     auto y = data.labels.narrow(0, start, len).to(device);
     auto logits = net.forward(x);
     loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
