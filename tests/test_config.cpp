@@ -184,3 +184,34 @@ prune: {criterion: magnitude, ratio_policy: [uniform, uniform], schedule: one_sh
 )");
   EXPECT_NE(std::string(e.what()).find("same run"), std::string::npos);
 }
+
+TEST(ConfigErrors, PluginConstructorChecksFailAtParseTimeWithALine) {
+  auto e = parse_error(R"(version: 1
+model: lenet300
+prune:
+  criterion: magnitude
+  ratio_policy: uniform
+  schedule: {type: iterative, increment: 0}
+  sparsity: 0.5
+)");
+  EXPECT_EQ(e.line, 6);
+  EXPECT_EQ(e.key, "prune.schedule.increment");
+  EXPECT_NE(std::string(e.what()).find("increment must be in"), std::string::npos) << e.what();
+}
+
+TEST(ConfigErrors, PatternSparsityMustMatchNOfM) {
+  auto e = parse_error(std::string(kMinimal) + "  granularity: {type: pattern, n: 1, m: 4}\n");
+  EXPECT_EQ(e.key, "prune.sparsity");
+  EXPECT_NE(std::string(e.what()).find("prunes exactly 0.75"), std::string::npos) << e.what();
+  auto ok = parse(R"(version: 1
+model: lenet300
+prune: {criterion: magnitude, ratio_policy: uniform, schedule: one_shot, sparsity: 0.75, granularity: {type: pattern, n: 1, m: 4}}
+)");
+  EXPECT_EQ(ok.runs[0].granularity.name(), "pattern1:4");
+}
+
+TEST(ConfigErrors, ExclusionThatMatchesNothing) {
+  auto e = parse_error(test::tiny_config() + "exclude:\n  - {schedule: iterativ}\n");
+  EXPECT_EQ(e.key, "exclude");
+  EXPECT_EQ(e.line, 15);
+}

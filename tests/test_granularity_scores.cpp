@@ -1,3 +1,4 @@
+#include "models/network.hpp"
 #include "prune/pruner.hpp"
 #include "test_support.hpp"
 
@@ -89,4 +90,32 @@ TEST(SelectSlices, PatternKeepsExactlyNOfEveryM) {
   auto kept_min = at::where(groups.gt(0), wg, at::full({}, 1e9f)).amin(1);
   auto dropped_max = at::where(groups.eq(0), wg, at::full({}, -1.0f)).amax(1);
   EXPECT_TRUE(at::all(kept_min >= dropped_max).item<bool>());
+}
+
+TEST(SelectSlices, PatternOnARealConvModelLeavesIndivisibleLayersDense) {
+  auto net = make_network("lenet5", {1, 28, 28, 10});
+  MaskSet masks(*net);
+  auto crit = test::builtin_registry().make_criterion("magnitude", {});
+  auto pol = test::builtin_registry().make_ratio_policy("uniform", {});
+  prune_step(masks, *crit, *pol, Granularity{GranularityKind::Pattern, 2, 4}, 0.5, nullptr, nullptr, 0);
+  // conv1 (1 input) and conv2 (6 inputs) cannot be split into groups of 4: dense.
+  // fc1/fc2/fc3 (400, 120, 84 inputs): exactly 2 of every 4 inputs.
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(masks.masks()[i].sum().item<float>(), masks.masks()[i].numel());
+  for (size_t i = 2; i < masks.size(); ++i) {
+    auto m = masks.masks()[i];
+    auto moved = m.dim() == 4 ? m.permute({0, 2, 3, 1}) : m;
+    auto groups = moved.contiguous().reshape({-1, 4});
+    EXPECT_TRUE(at::equal(groups.sum(1), at::full({groups.size(0)}, 2.0f))) << masks.layers()[i].name;
+  }
+}
+
+TEST(SliceScores, NonFiniteScoresAreRejected) {
+  struct NaNCriterion : Criterion {
+    std::vector<at::Tensor> score(CriterionContext& ctx) override {
+      return {at::full(ctx.layers[0].weight.sizes(), std::nanf(""))};
+    }
+  } bad;
+  auto layers = one_layer(at::ones({4}));
+  CriterionContext ctx{layers, Granularity{}};
+  EXPECT_THROW(slice_scores(bad, ctx), std::runtime_error);
 }

@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
+
 using namespace prunelab;
 
 TEST(Plugins, BuiltinsAreLoadedWithTheirKinds) {
@@ -40,6 +42,14 @@ TEST(Plugins, DuplicateNamesAreAnError) {
   }
 }
 
+TEST(Plugins, AFailedRegistrationLeavesNothingBehind) {
+  PluginRegistry r;
+  r.load_file(std::string(PLUGIN_DIR) + "/prunelab_magnitude.so");
+  EXPECT_THROW(r.load_file(DUPLICATE_PLUGIN), PluginLoadError);
+  EXPECT_EQ(r.all().size(), 1u);
+  EXPECT_EQ(r.find(ComponentKind::Criterion, "magnitude")->info.version, "1.0.0");
+}
+
 TEST(Plugins, NonPluginLibrariesAndMissingFilesAreRefused) {
   PluginRegistry r;
   EXPECT_THROW(r.load_file("/nonexistent/plugin.so"), PluginLoadError);
@@ -61,12 +71,30 @@ TEST(Plugins, UnknownNamesListTheKnownOnes) {
 }
 
 TEST(Plugins, ObjectsKeepTheirLibraryLoaded) {
+  // Each test runs in its own process (gtest_discover_tests), so only this test maps the file.
+  const std::string path = std::string(PLUGIN_DIR) + "/prunelab_global.so";
+  auto mapped = [&] {
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    if (h) dlclose(h);
+    return h != nullptr;
+  };
+  ASSERT_FALSE(mapped());
+  std::shared_ptr<RatioPolicy> policy;
+  {
+    PluginRegistry r;
+    r.load_file(path);
+    policy = r.make_ratio_policy("global", {});
+  }  // registry gone: only the policy holds the library now
+  EXPECT_TRUE(mapped());
+  policy.reset();
+  EXPECT_FALSE(mapped()) << "the library stayed loaded after its last object died";
+
   std::shared_ptr<Criterion> c;
   {
     PluginRegistry r;
     r.load_file(std::string(PLUGIN_DIR) + "/prunelab_magnitude.so");
     c = r.make_criterion("magnitude", Params({{"p", 2.0}}));
-  }  // registry gone: only the criterion holds the library now
+  }
   auto w = at::tensor({-3.0f, 1.0f});
   std::vector<LayerView> layers(1);
   layers[0].weight = w;

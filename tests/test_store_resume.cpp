@@ -104,6 +104,10 @@ TEST(Grid, DenseModelIsTrainedOnceAndReusedAcrossInvocations) {
   for (const auto& e : std::filesystem::directory_iterator(dir + "/cache"))
     files += e.path().extension() == ".pt";
   EXPECT_EQ(files, 1);
+  std::filesystem::path checkpoint;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/cache"))
+    if (e.path().extension() == ".pt") checkpoint = e.path();
+  const auto written = std::filesystem::last_write_time(checkpoint);
   // A second experiment file with the same dense settings but another pruning grid uses the same checkpoint.
   std::string cfg = test::tiny_config();
   cfg.replace(cfg.find("sparsity: [0.5, 0.9]"), 20, "sparsity: [0.7]");
@@ -114,6 +118,7 @@ TEST(Grid, DenseModelIsTrainedOnceAndReusedAcrossInvocations) {
   for (const auto& e : std::filesystem::directory_iterator(dir + "/cache"))
     files += e.path().extension() == ".pt";
   EXPECT_EQ(files, 1);
+  EXPECT_EQ(std::filesystem::last_write_time(checkpoint), written) << "the dense model was trained again";
   SQLite::Database db(dir + "/r.db");
   EXPECT_EQ(count(db, "SELECT COUNT(DISTINCT dense_top1) FROM runs"), 1);
 }

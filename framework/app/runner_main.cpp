@@ -2,7 +2,10 @@
 
 #include "config/config_loader.hpp"
 #include "plugin/registry.hpp"
-#include "report/report.hpp"
+#include "report/pivot.hpp"
+#include "report/plot.hpp"
+#include "report/query.hpp"
+#include "report/render.hpp"
 #include "run/grid_runner.hpp"
 
 #include <CLI/CLI.hpp>
@@ -88,13 +91,71 @@ int cmd_plugins(int argc, char** argv) {
   return kOk;
 }
 
+/// The pivot options shared by `report` and `plot`.
+void add_pivot_options(CLI::App& app, prunelab::PivotSpec& spec, std::string& rows) {
+  rows = fmt::format("{}", fmt::join(spec.rows, ","));
+  app.add_option("--rows", rows, "comma-separated row fields")->capture_default_str();
+  app.add_option("--cols", spec.cols, "column field: target_sparsity | target_compression")->capture_default_str();
+  app.add_option("--metric", spec.metric, "top1 | drop | compression | speedup | latency")->capture_default_str();
+  app.add_option("--where", spec.where, "SQL condition on the results view, e.g. \"schedule = 'iterative'\"");
+}
+
+std::vector<std::string> split_fields(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char c : text + ",") {
+    if (c == ',') {
+      if (!item.empty()) out.push_back(item);
+      item.clear();
+    } else if (c != ' ') {
+      item += c;
+    }
+  }
+  return out;
+}
+
 int cmd_report(int argc, char** argv) {
-  CLI::App app{"Print a Markdown table of a results database", "runner report"};
-  std::string db_path;
+  CLI::App app{"Print a pivot table of a results database (rows = methods, columns = sparsity)", "runner report"};
+  std::string db_path, format = "md", rows;
+  prunelab::PivotSpec spec;
   app.add_option("db", db_path, "results database")->required()->check(CLI::ExistingFile);
+  app.add_option("--format", format, "md | latex | csv | html")->capture_default_str();
+  add_pivot_options(app, spec, rows);
   CLI11_PARSE(app, argc, argv);
-  SQLite::Database db(db_path, SQLite::OPEN_READONLY);
-  std::cout << prunelab::markdown_report(db);
+  spec.rows = split_fields(rows);
+  // Read-only: safe while a grid is still writing (WAL readers never block the writer).
+  SQLite::Database db(db_path, SQLite::OPEN_READONLY, 10000);
+  std::cout << prunelab::render(prunelab::make_pivot(db, spec), format);
+  return kOk;
+}
+
+int cmd_plot(int argc, char** argv) {
+  CLI::App app{"Draw a chart from a results database with gnuplot (PNG or SVG)", "runner plot"};
+  std::string db_path, rows;
+  prunelab::PlotSpec spec;
+  app.add_option("db", db_path, "results database")->required()->check(CLI::ExistingFile);
+  app.add_option("--kind", spec.kind, "accuracy | speedup | layers | sensitivity")->capture_default_str();
+  app.add_option("--out", spec.out, "output file, .png or .svg")->required();
+  app.add_option("--run", spec.run_id, "layers: run id (default: the latest finished run)");
+  app.add_option("--width", spec.width, "pixels")->capture_default_str();
+  app.add_option("--height", spec.height, "pixels")->capture_default_str();
+  app.add_option("--title", spec.title, "chart title");
+  add_pivot_options(app, spec.pivot, rows);
+  CLI11_PARSE(app, argc, argv);
+  spec.pivot.rows = split_fields(rows);
+  SQLite::Database db(db_path, SQLite::OPEN_READONLY, 10000);
+  prunelab::make_plot(db, spec);
+  fmt::print("wrote {}\n", spec.out);
+  return kOk;
+}
+
+int cmd_query(int argc, char** argv) {
+  CLI::App app{"Run one read-only SQL statement against a results database", "runner query"};
+  std::string db_path, sql;
+  app.add_option("db", db_path, "results database")->required()->check(CLI::ExistingFile);
+  app.add_option("sql", sql, "one SELECT (or read-only PRAGMA) statement")->required();
+  CLI11_PARSE(app, argc, argv);
+  std::cout << prunelab::format_aligned(prunelab::run_readonly_query(db_path, sql));
   return kOk;
 }
 
@@ -103,7 +164,9 @@ void usage() {
              "usage: runner FILE.yaml [--db PATH] [--threads N] [--device D] [--plugin-dir DIR]...\n"
              "       runner validate FILE.yaml [--json]\n"
              "       runner plugins [--plugin-dir DIR]...\n"
-             "       runner report DB\n"
+             "       runner report DB [--format md|latex|csv|html] [--rows F,..] [--cols F] [--metric M] [--where SQL]\n"
+             "       runner plot DB --kind accuracy|speedup|layers --out FILE.png|svg [...]\n"
+             "       runner query DB \"SELECT ...\"\n"
              "exit codes: 0 all runs done, 1 some run failed, 2 usage or config error\n");
 }
 
@@ -123,6 +186,8 @@ int main(int argc, char** argv) {
     if (first == "validate") return cmd_validate(argc - 1, argv + 1);
     if (first == "plugins") return cmd_plugins(argc - 1, argv + 1);
     if (first == "report") return cmd_report(argc - 1, argv + 1);
+    if (first == "plot") return cmd_plot(argc - 1, argv + 1);
+    if (first == "query") return cmd_query(argc - 1, argv + 1);
     return cmd_run(argc, argv);
   } catch (const prunelab::ConfigError& e) {
     fmt::print(stderr, "config error: {}\n", e.what());

@@ -15,7 +15,10 @@ class Iterative final : public prunelab::Schedule {
         epochs_(p.get_number("epochs")), budget_(p.get_string("budget")) {
     if (budget_ != "total" && budget_ != "per_step")
       throw prunelab::ParamError("iterative: budget must be 'total' or 'per_step'");
-    if (increment_ <= 0) throw prunelab::ParamError("iterative: increment must be > 0");
+    if (!(increment_ >= 0.01 && increment_ < 1)) throw prunelab::ParamError("iterative: increment must be in [0.01, 1)");
+    if (!(start_ > 0 && start_ < 1)) throw prunelab::ParamError("iterative: start must be in (0, 1)");
+    for (double s : steps_)
+      if (!(s > 0 && s < 1)) throw prunelab::ParamError("iterative: every entry of steps must be in (0, 1)");
   }
 
   std::vector<prunelab::PruneStep> plan(const prunelab::ScheduleContext& ctx) override {

@@ -141,10 +141,19 @@ class BOOST_SYMBOL_VISIBLE Registrar {
 };
 
 /// Read by the loader before anything else in the library is touched.
+/// std::string, std::function and std::variant cross the boundary, so the C++ standard library
+/// ABI must match as well as the API version and the LibTorch version.
 extern "C" struct PluginAbi {
-  int api_version;
-  const char* torch_version;
+  int api_version;            // first, so any version of this struct can be checked
+  const char* torch_version;  // TORCH_VERSION the plugin was compiled against
+  int cxx11_abi;              // _GLIBCXX_USE_CXX11_ABI
 };
+
+#ifdef _GLIBCXX_USE_CXX11_ABI
+#define PRUNELAB_CXX11_ABI _GLIBCXX_USE_CXX11_ABI
+#else
+#define PRUNELAB_CXX11_ABI -1
+#endif
 
 }  // namespace prunelab
 
@@ -152,7 +161,7 @@ extern "C" struct PluginAbi {
 ///   PRUNELAB_PLUGIN(registrar) { registrar.add_criterion(...); }
 #define PRUNELAB_PLUGIN(registrar_name)                                                        \
   extern "C" BOOST_SYMBOL_EXPORT const ::prunelab::PluginAbi prunelab_plugin_abi = {           \
-      ::prunelab::kPluginApiVersion, TORCH_VERSION};                                          \
+      ::prunelab::kPluginApiVersion, TORCH_VERSION, PRUNELAB_CXX11_ABI};                                          \
   static void prunelab_register_impl(::prunelab::Registrar&);                                  \
   extern "C" BOOST_SYMBOL_EXPORT void prunelab_register_plugin(::prunelab::Registrar& r) {     \
     prunelab_register_impl(r);                                                                 \

@@ -113,11 +113,19 @@ class Reader {
     }
     try {
       spec.params = registry_.validate(kind, spec.type, raw);
-    } catch (const ParamError& e) {
+      spec.version = registry_.find(kind, spec.type)->info.version;
+      // Build it once now: range checks in the plugin's constructor fail here, with a line
+      // number, instead of after a dense model has been trained.
+      if (kind == ComponentKind::Criterion) registry_.make_criterion(spec.type, spec.params);
+      if (kind == ComponentKind::RatioPolicy) registry_.make_ratio_policy(spec.type, spec.params);
+      if (kind == ComponentKind::Schedule) registry_.make_schedule(spec.type, spec.params);
+    } catch (const std::exception& e) {
       // Point at the offending parameter when we can find it.
       std::string bad;
       for (const auto& p : spec.explicit_keys)
-        if (std::string(e.what()).find("'" + p + "'") != std::string::npos) bad = p;
+        if (std::string(e.what()).find("'" + p + "'") != std::string::npos ||
+            std::string(e.what()).find(" " + p + " ") != std::string::npos)
+          bad = p;
       fail(bad.empty() ? n : n[bad], bad.empty() ? key : key + "." + bad, e.what());
     }
     return spec;
@@ -309,6 +317,13 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
     sparsities.push_back(s);
   }
 
+  for (const auto& g : grans)
+    for (double s : sparsities)
+      if (g.kind == GranularityKind::Pattern && std::abs(s - (1.0 - double(g.n) / double(g.m))) > 1e-9)
+        r.fail(prune["sparsity"], "prune.sparsity",
+               fmt::format("pattern {}:{} prunes exactly {:g} of the weights; set sparsity to that (or exclude the pair)",
+                           g.n, g.m, 1.0 - double(g.n) / double(g.m)));
+
   std::vector<YAML::Node> exclusions;
   if (auto ex = root["exclude"]) {
     if (!ex.IsSequence()) r.fail(ex, "exclude", "expected a list of {axis: value} rules");
@@ -318,6 +333,7 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
     }
   }
 
+  std::vector<int> exclusion_hits(exclusions.size(), 0);
   // Cartesian product, in a fixed nesting order so run indices are stable.
   for (const auto& model : models)
     for (const auto& g : grans)
@@ -335,11 +351,17 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
                 run.sparsity = s;
                 run.seed = seed;
                 bool drop = false;
-                for (const auto& rule : exclusions) drop = drop || excluded(r, rule, run);
+                for (size_t k = 0; k < exclusions.size(); ++k)
+                  if (excluded(r, exclusions[k], run)) {
+                    drop = true;
+                    ++exclusion_hits[k];
+                  }
                 if (drop) continue;
                 run.index = static_cast<int64_t>(exp.runs.size());
                 exp.runs.push_back(std::move(run));
               }
+  for (size_t k = 0; k < exclusions.size(); ++k)
+    if (exclusion_hits[k] == 0) r.fail(exclusions[k], "exclude", "this rule matches no run of the grid (a typo?)");
   if (exp.runs.empty()) r.fail(root, "exclude", "the grid is empty after exclusions");
   std::set<std::string> hashes;
   for (const auto& run : exp.runs)

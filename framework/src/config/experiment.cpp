@@ -18,9 +18,10 @@ std::string stable_hash(const std::string& text) {
 }
 
 std::string ComponentSpec::to_json() const {
+  JsonObject params_o;
+  for (const auto& [k, v] : params.values()) params_o.set(k, v);
   JsonObject o;
-  o.set("type", type);
-  for (const auto& [k, v] : params.values()) o.set(k, v);
+  o.set("type", type).set("version", version).set("params", params_o);
   return o.str();
 }
 

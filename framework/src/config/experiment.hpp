@@ -15,6 +15,7 @@ namespace prunelab {
 /// `{type: NAME, ...params}` after validation: params hold every accepted key, defaults filled.
 struct ComponentSpec {
   std::string type;
+  std::string version;  // the plugin's version: a changed plugin is a different run
   Params params;
   std::vector<std::string> explicit_keys;  // the keys the config wrote, for labels
   std::string to_json() const;

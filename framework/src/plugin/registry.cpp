@@ -1,5 +1,6 @@
 #include "plugin/registry.hpp"
 
+#include <boost/dll/runtime_symbol_info.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -8,9 +9,6 @@
 #include <filesystem>
 #include <sstream>
 
-#ifndef PRUNELAB_PLUGIN_DIR
-#define PRUNELAB_PLUGIN_DIR ""
-#endif
 
 namespace prunelab {
 
@@ -39,16 +37,24 @@ void PluginRegistry::load_file(const std::string& path) {
   if (torch_version != TORCH_VERSION)
     throw PluginLoadError(fmt::format("plugin '{}' was built against LibTorch {}, expected {}", path,
                                       torch_version, TORCH_VERSION));
+  if (abi.cxx11_abi != PRUNELAB_CXX11_ABI)
+    throw PluginLoadError(fmt::format("plugin '{}' was built with _GLIBCXX_USE_CXX11_ABI={}, expected {}", path,
+                                      abi.cxx11_abi, PRUNELAB_CXX11_ABI));
   auto& register_fn = lib->get<void(Registrar&)>("prunelab_register_plugin");
+  // Register into a staging area: a plugin that fails half-way leaves nothing behind.
   loading_ = lib;
   loading_file_ = std::filesystem::absolute(path).string();
+  staged_.clear();
   try {
     register_fn(*this);
   } catch (const std::exception& e) {
     loading_.reset();
+    staged_.clear();
     throw PluginLoadError(fmt::format("plugin '{}' failed to register: {}", path, e.what()));
   }
   loading_.reset();
+  for (auto& [key, component] : staged_) components_.emplace(key, std::move(component));
+  staged_.clear();
 }
 
 std::vector<std::string> PluginRegistry::load_directory(const std::string& dir) {
@@ -73,12 +79,16 @@ RegisteredComponent& PluginRegistry::add(ComponentKind kind, ComponentInfo info)
   if (auto it = components_.find(key); it != components_.end())
     throw PluginLoadError(fmt::format("duplicate {} '{}': already registered by '{}'", to_string(kind),
                                       info.name, it->second.file.empty() ? "<built-in>" : it->second.file));
+  if (staged_.count(key))
+    throw PluginLoadError(fmt::format("duplicate {} '{}' within '{}'", to_string(kind), info.name, loading_file_));
   RegisteredComponent c;
   c.library = loading_;
   c.file = loading_file_;
   c.kind = kind;
   c.info = std::move(info);
-  return components_.emplace(key, std::move(c)).first->second;
+  // Outside load_file (tests registering directly) components go straight in.
+  auto& target = loading_ ? staged_ : components_;
+  return target.emplace(key, std::move(c)).first->second;
 }
 
 void PluginRegistry::add_criterion(ComponentInfo info, CriterionFactory f) {
@@ -180,7 +190,19 @@ std::shared_ptr<Schedule> PluginRegistry::make_schedule(const std::string& name,
 
 std::vector<std::string> default_plugin_dirs() {
   std::vector<std::string> dirs;
-  if (std::string(PRUNELAB_PLUGIN_DIR).size()) dirs.push_back(PRUNELAB_PLUGIN_DIR);
+  // Next to the running program: build/runner -> build/plugins, <prefix>/bin/runner ->
+  // <prefix>/lib/prunelab/plugins. Found from the executable, so a copy of the tree or an
+  // installed runner never picks up another build's plugins.
+  boost::system::error_code ec;
+  const auto exe_dir = std::filesystem::path(boost::dll::program_location(ec).string()).parent_path();
+  if (!ec) {
+    for (const auto& candidate : {exe_dir / "plugins", exe_dir / ".." / "lib" / "prunelab" / "plugins",
+                                  exe_dir / ".." / "lib64" / "prunelab" / "plugins"})
+      if (std::filesystem::is_directory(candidate)) {
+        dirs.push_back(std::filesystem::weakly_canonical(candidate).string());
+        break;
+      }
+  }
   if (const char* env = std::getenv("PRUNELAB_PLUGIN_PATH")) {
     std::stringstream ss(env);
     std::string item;

@@ -62,12 +62,14 @@ class PluginRegistry : public Registrar {
   const RegisteredComponent& get(ComponentKind kind, const std::string& name) const;
 
   std::map<std::pair<ComponentKind, std::string>, RegisteredComponent> components_;
+  std::map<std::pair<ComponentKind, std::string>, RegisteredComponent> staged_;  // during load_file
   // Set while a library's register function runs.
   std::shared_ptr<boost::dll::shared_library> loading_;
   std::string loading_file_;
 };
 
-/// The built-in plugin directory (the build's) followed by $PRUNELAB_PLUGIN_PATH entries.
+/// The plugin directory next to the running program (build/plugins or <prefix>/lib/prunelab/plugins),
+/// followed by the entries of $PRUNELAB_PLUGIN_PATH.
 std::vector<std::string> default_plugin_dirs();
 
 }  // namespace prunelab

@@ -34,10 +34,16 @@ double StepEvaluator::accuracy_with_ratios(const std::vector<double>& ratios, in
       w.mul_(expand_slice_mask(slice_masks[i].reshape(grid), granularity_, w.sizes()).to(w.device()));
     }
   }
-  const double acc = evaluate(net_, val_, batch_size_, device_, max_samples).top1;
-  at::NoGradGuard no_grad;
-  for (size_t i = 0; i < layers.size(); ++i) layers[i].layer->weight.copy_(saved[i]);
-  return acc;
+  // Restore the weights however evaluation ends.
+  struct Restore {
+    const std::vector<PrunableEntry>& layers;
+    std::vector<at::Tensor>& saved;
+    ~Restore() {
+      at::NoGradGuard no_grad;
+      for (size_t i = 0; i < layers.size(); ++i) layers[i].layer->weight.copy_(saved[i]);
+    }
+  } restore{layers, saved};
+  return evaluate(net_, val_, batch_size_, device_, max_samples).top1;
 }
 
 double StepEvaluator::accuracy(int64_t max_samples) {
@@ -99,15 +105,20 @@ at::Tensor DataCalibration::layer_inputs(const std::string& name, int64_t count)
     if (e.name == name) layer = e.layer;
   if (!layer) throw std::invalid_argument(fmt::format("no prunable layer named '{}'", name));
   std::vector<at::Tensor> inputs;
+  // The hook captures a local: it must be gone (and the mode restored) however this ends.
+  struct Cleanup {
+    PrunableLayerImpl& layer;
+    Network& net;
+    bool was_training;
+    ~Cleanup() {
+      layer.hook = nullptr;
+      net.train(was_training);
+    }
+  } cleanup{*layer, net_, net_.is_training()};
   layer->hook = [&](const at::Tensor& in, const at::Tensor&) { inputs.push_back(in.detach().clone()); };
-  const bool was_training = net_.is_training();
   net_.eval();
-  {
-    c10::InferenceMode guard;
-    for (auto& b : batches(count)) net_.forward(b.inputs);
-  }
-  layer->hook = nullptr;
-  net_.train(was_training);
+  c10::InferenceMode guard;
+  for (auto& b : batches(count)) net_.forward(b.inputs);
   return at::cat(inputs, 0);
 }
 

@@ -49,7 +49,7 @@ int64_t weights_per_slice(const Granularity& g, at::IntArrayRef shape) {
 
 at::Tensor reduce_to_slices(const at::Tensor& scores, const Granularity& g, double p) {
   auto grid = slice_grid_shape(g, scores.sizes());
-  if (grid == scores.sizes().vec()) return scores;
+  if (grid == scores.sizes().vec()) return scores.abs();  // a one-weight slice: its norm is |s|
   const int64_t per_slice = weights_per_slice(g, scores.sizes());
   auto flat = scores.reshape({-1, per_slice}).abs().to(at::kDouble);
   at::Tensor reduced = p == 1.0 ? flat.sum(1) : flat.pow(p).sum(1).pow(1.0 / p);

@@ -35,7 +35,11 @@ std::vector<at::Tensor> slice_scores(Criterion& criterion, CriterionContext& ctx
             "criterion scores for layer '{}' have shape {}, expected the weight's {} or the slice grid's",
             layer.name, fmt::join(s.sizes(), "x"), fmt::join(layer.weight.sizes(), "x")));
       s = reduce_to_slices(s, ctx.granularity, criterion.slice_norm_p());
+    } else {
+      s = s.abs();  // one rule for every granularity: a slice scores the Lp norm of |scores|
     }
+    if (!at::isfinite(s).all().item<bool>())
+      throw std::runtime_error(fmt::format("criterion returned NaN or infinite scores for layer '{}'", layer.name));
     // A slice whose weights are all masked is pruned for good.
     auto alive = reduce_to_slices(layer.mask.to(at::kFloat), ctx.granularity, 1.0).gt(0);
     s = at::where(alive, s, at::full({}, -std::numeric_limits<float>::infinity()));
@@ -50,9 +54,9 @@ at::Tensor nm_mask(const at::Tensor& scores, const LayerView& layer, const Granu
   auto w = scores.reshape(layer.weight.sizes());
   auto moved = layer.weight.dim() == 4 ? w.permute({0, 2, 3, 1}) : w;  // input dim last
   const int64_t in = moved.size(-1);
-  if (in % g.m != 0)
-    throw std::runtime_error(fmt::format("layer '{}' has {} inputs, not a multiple of m = {}",
-                                         layer.name, in, g.m));
+  // Like NVIDIA's ASP, a layer whose input count is not a multiple of m (the first conv of a
+  // one-channel image) stays dense rather than being pruned unevenly.
+  if (in % g.m != 0) return layer.mask.to(at::kFloat).flatten();
   auto groups = moved.contiguous().reshape({-1, g.m});
   auto keep_idx = std::get<1>(groups.topk(g.n, 1, /*largest=*/true, /*sorted=*/true));
   auto mask = at::zeros_like(groups).scatter_(1, keep_idx, 1.0);
@@ -81,7 +85,7 @@ std::vector<at::Tensor> select_slices(const std::vector<at::Tensor>& scores,
     const int64_t n = scores[i].numel();
     const int64_t already = scores[i].isinf().logical_and(scores[i].lt(0)).sum().item<int64_t>();
     const int64_t k = std::max<int64_t>(already, std::llround(r * double(n)));
-    auto mask = at::ones({n}, at::kFloat);
+    auto mask = at::ones({n}, scores[i].options().dtype(at::kFloat));
     if (k > 0) {
       // Stable sort: ties break by position, identically on every run and thread count.
       auto order = std::get<1>(scores[i].sort(/*stable=*/true, 0, /*descending=*/false));
@@ -112,13 +116,22 @@ PruneStepResult prune_step(MaskSet& masks, Criterion& criterion, RatioPolicy& po
   CriterionContext cctx{views, g, calibration, seed};
   auto scores = slice_scores(criterion, cctx);
   auto per_slice = weights_per_slice(views, g);
-  if (evaluator) evaluator->set_scores(&scores);
-  RatioContext rctx{views, scores, per_slice, g, target, evaluator, seed};
   PruneStepResult result;
-  result.ratios = policy.ratios(rctx);
-  if (evaluator) evaluator->set_scores(nullptr);
+  {
+    // The evaluator may only use this step's scores while the policy runs, even if it throws.
+    struct ScoresInUse {
+      StepEvaluator* e;
+      ~ScoresInUse() { if (e) e->set_scores(nullptr); }
+    } in_use{evaluator};
+    if (evaluator) evaluator->set_scores(&scores);
+    RatioContext rctx{views, scores, per_slice, g, target, evaluator, seed};
+    result.ratios = policy.ratios(rctx);
+  }
   write_masks(masks, select_slices(scores, result.ratios, views, g), g);
-  criterion.after_masking(cctx);
+  {
+    at::NoGradGuard no_grad;  // weight updates (OBS, refits) act on leaf parameters in place
+    criterion.after_masking(cctx);
+  }
   masks.apply();  // whatever after_masking did, pruned weights are zero
   return result;
 }
