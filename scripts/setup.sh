@@ -21,6 +21,8 @@ fi
 
 # ccache must accept precompiled headers to be of any use here.
 export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
+# Paths relative to the clone, so a fresh clone in another folder (CI) hits the same cache.
+export CCACHE_BASEDIR="$PWD"
 JOBS="${JOBS:-$(nproc)}"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
 rm -f build.configure.log

@@ -64,9 +64,9 @@ std::string make_db(const std::string& name) {
   add_run(4, "iterative", 0.9, 1, "done");
   add_step(4, 1, 0.5, 0.99);  // an intermediate step must not count
   add_step(4, 2, 0.9, 0.70);
-  SQLite::Statement l(db, "INSERT INTO layers VALUES (4, 2, 'conv', 'conv2d', 100, 20, 0.8, 0.8, 1000, 200)");
+  SQLite::Statement l(db, "INSERT INTO layers VALUES (4, 2, 'conv', 'conv2d', 100, 20, 0.8, 0.8, 1000, 200, NULL, NULL)");
   l.exec();
-  SQLite::Statement l2(db, "INSERT INTO layers VALUES (4, 2, 'fc', 'linear', 50, 10, 0.8, 0.8, 50, 10)");
+  SQLite::Statement l2(db, "INSERT INTO layers VALUES (4, 2, 'fc', 'linear', 50, 10, 0.8, 0.8, 50, 10, NULL, NULL)");
   l2.exec();
   return dir + "/r.db";
 }

@@ -12,7 +12,7 @@ enum class LayerKind { Conv2d, Linear };
 
 /// A view onto one prunable layer. `weight` and `mask` share storage with the model and the
 /// framework's mask: a criterion may change `weight` in after_masking() (OBS, refits), but
-/// only the framework changes `mask`.
+/// only the framework changes `mask`. Conv weights are stored channels-last: use reshape(), not view().
 struct LayerView {
   std::string name;      // e.g. "stage2.block0.conv1"
   LayerKind kind = LayerKind::Conv2d;
@@ -21,6 +21,7 @@ struct LayerView {
   at::Tensor bias;       // undefined if the layer has none
   at::Tensor bn_gamma;   // scale of the BatchNorm right after this layer, undefined if none
   std::vector<int64_t> output_hw;  // conv output height/width seen in the last probe forward
+  int64_t stride = 1, padding = 0;  // conv only: how inputs map to outputs (im2col for OBS)
   int64_t dense_macs = 0;          // multiply-accumulates per sample with a dense weight
 };
 

@@ -28,7 +28,7 @@
 namespace prunelab {
 
 /// Bumped whenever a virtual function, a context field or PluginAbi changes. Loading is exact-match.
-inline constexpr int kPluginApiVersion = 1;
+inline constexpr int kPluginApiVersion = 2;
 
 /// One batch of the training split (inputs on the run's device, int64 labels).
 struct Batch {

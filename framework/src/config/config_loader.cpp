@@ -177,6 +177,10 @@ OptimSpec optim(const Reader& r, const YAML::Node& n, const std::string& path, O
   if (n["weight_decay"]) o.weight_decay = r.number(n["weight_decay"], path + ".weight_decay");
   if (n["lr_schedule"]) o.lr_schedule = r.choice(n["lr_schedule"], path + ".lr_schedule", {"cosine", "step", "constant"});
   if (n["batch_size"]) o.batch_size = r.integer(n["batch_size"], path + ".batch_size");
+  if (n["bn_l1"]) o.bn_l1 = r.number(n["bn_l1"], path + ".bn_l1");
+  if (n["group_lasso"]) o.group_lasso = r.number(n["group_lasso"], path + ".group_lasso");
+  if (o.bn_l1 < 0) r.fail(n["bn_l1"], path + ".bn_l1", "must be >= 0");
+  if (o.group_lasso < 0) r.fail(n["group_lasso"], path + ".group_lasso", "must be >= 0");
   if (o.lr <= 0) r.fail(n["lr"] ? n["lr"] : n, path + ".lr", "must be > 0");
   if (o.batch_size <= 0) r.fail(n["batch_size"], path + ".batch_size", "must be > 0");
   return o;
@@ -272,15 +276,18 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
   base.data = data(r, root["data"]);
 
   if (auto t = root["train"]) {
-    r.check_keys(t, "train", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule"});
+    r.check_keys(t, "train", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule", "bn_l1", "group_lasso"});
     if (t["epochs"]) base.train.epochs = r.number(t["epochs"], "train.epochs");
     base.train.optim = optim(r, t, "train", base.train.optim);
   }
   if (base.train.epochs <= 0) r.fail(root["train"] ? root["train"] : root, "train.epochs", "must be > 0");
   base.finetune.optim = base.train.optim;
   base.finetune.optim.lr = base.train.optim.lr / 10.0;  // Han et al.: fine-tune at ~1/10 the LR
+  // Sparsity regularisers belong to the phase that asks for them (slimming fine-tunes without).
+  base.finetune.optim.bn_l1 = 0.0;
+  base.finetune.optim.group_lasso = 0.0;
   if (auto f = root["finetune"]) {
-    r.check_keys(f, "finetune", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule"});
+    r.check_keys(f, "finetune", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule", "bn_l1", "group_lasso"});
     if (f["epochs"]) base.finetune.epochs = r.number(f["epochs"], "finetune.epochs");
     if (base.finetune.epochs < 0) r.fail(f["epochs"], "finetune.epochs", "must be >= 0");
     base.finetune.optim = optim(r, f, "finetune", base.finetune.optim);

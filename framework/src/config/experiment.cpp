@@ -52,6 +52,9 @@ JsonObject optim_obj(const OptimSpec& s) {
   JsonObject o;
   o.set("lr", s.lr).set("momentum", s.momentum).set("weight_decay", s.weight_decay)
       .set("lr_schedule", s.lr_schedule).set("batch_size", s.batch_size);
+  // Written only when used, so configs from before these options keep their hashes.
+  if (s.bn_l1 != 0.0) o.set("bn_l1", s.bn_l1);
+  if (s.group_lasso != 0.0) o.set("group_lasso", s.group_lasso);
   return o;
 }
 JsonObject gran_obj(const Granularity& g) {

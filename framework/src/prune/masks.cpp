@@ -33,6 +33,10 @@ std::vector<LayerView> MaskSet::views() {
     v.bias = e.layer->bias;
     if (e.bn) v.bn_gamma = e.bn->weight;
     v.output_hw = e.layer->out_hw;
+    if (auto conv = std::dynamic_pointer_cast<Conv2dLayerImpl>(e.layer)) {
+      v.stride = conv->spec().stride;
+      v.padding = conv->spec().padding;
+    }
     v.dense_macs = e.layer->weight.numel() * e.layer->macs_per_weight();
     out.push_back(std::move(v));
   }

@@ -25,6 +25,11 @@ ModelStats measure(Network& net, const at::Tensor& probe) {
     l.nonzero = e.layer->weight.ne(0).sum().item<int64_t>();
     l.macs = l.params * e.layer->macs_per_weight();
     l.macs_effective = l.nonzero * e.layer->macs_per_weight();
+    if (e.bn) {
+      const auto g = e.bn->weight.detach().abs();
+      l.bn_gamma_abs_mean = g.mean().item<double>();
+      l.bn_gamma_small = g.lt(1e-2).to(at::kFloat).mean().item<double>();
+    }
     s.prunable += l.params;
     s.prunable_nonzero += l.nonzero;
     s.macs += l.macs;

@@ -3,6 +3,7 @@
 
 #include "models/network.hpp"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,10 @@ struct LayerStats {
   std::string kind;  // conv2d | linear
   int64_t params = 0, nonzero = 0;
   int64_t macs = 0, macs_effective = 0;  // per sample; effective = zero weights cost nothing
+  // The BatchNorm after the layer, if any: mean |gamma| and the fraction with |gamma| < 0.01
+  // (how far L1 sparsity training has pushed the scales towards zero). NaN without BatchNorm.
+  double bn_gamma_abs_mean = std::nan("");
+  double bn_gamma_small = std::nan("");
   double sparsity() const { return params ? 1.0 - double(nonzero) / double(params) : 0.0; }
 };
 

@@ -28,8 +28,8 @@ std::string quote(const std::string& s) {  // a gnuplot single-quoted string
 
 std::string terminal(const PlotSpec& spec) {
   const auto ext = std::filesystem::path(spec.out).extension().string();
-  if (ext == ".png") return fmt::format("set terminal pngcairo size {},{} enhanced font 'Sans,11'", spec.width, spec.height);
-  if (ext == ".svg") return fmt::format("set terminal svg size {},{} enhanced font 'Sans,11' background '#ffffff'", spec.width, spec.height);
+  if (ext == ".png") return fmt::format("set terminal pngcairo size {},{} noenhanced font 'Sans,11'", spec.width, spec.height);
+  if (ext == ".svg") return fmt::format("set terminal svg size {},{} noenhanced font 'Sans,11' background '#ffffff'", spec.width, spec.height);
   throw std::invalid_argument(fmt::format("plot output '{}' must end in .png or .svg", spec.out));
 }
 

@@ -8,6 +8,7 @@
 #include <torch/version.h>
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
 
 #ifndef PRUNELAB_VERSION
@@ -20,7 +21,7 @@ namespace {
 constexpr const char* kSchema =
 #include "store/schema.sql.inc"
     ;
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 }  // namespace
 
 std::string utc_now() {
@@ -41,6 +42,10 @@ ResultStore::ResultStore(const std::string& path)
   db_.exec("PRAGMA synchronous=NORMAL");
   SQLite::Transaction tx(db_);
   db_.exec(kSchema);
+  // Columns added after schema version 1: databases written by older runners gain them here.
+  for (const char* column : {"bn_gamma_abs_mean", "bn_gamma_small"})
+    if (!db_.execAndGet(fmt::format("SELECT COUNT(*) FROM pragma_table_info('layers') WHERE name = '{}'", column)).getInt())
+      db_.exec(fmt::format("ALTER TABLE layers ADD COLUMN {} REAL", column));
   SQLite::Statement meta(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)");
   meta.bind(1, std::to_string(kSchemaVersion));
   meta.exec();
@@ -134,8 +139,9 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
   q.bind(i++, s.wall_s);
   q.exec();
   SQLite::Statement l(db_, R"(INSERT INTO layers
-      (run_id, step, layer, kind, params, nonzero, sparsity, ratio, flops, flops_effective)
-      VALUES (?,?,?,?,?,?,?,?,?,?))");
+      (run_id, step, layer, kind, params, nonzero, sparsity, ratio, flops, flops_effective,
+       bn_gamma_abs_mean, bn_gamma_small)
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?))");
   for (size_t k = 0; k < s.stats.layers.size(); ++k) {
     const auto& layer = s.stats.layers[k];
     int j = 1;
@@ -150,6 +156,10 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
     else l.bind(j++);
     l.bind(j++, layer.macs);
     l.bind(j++, layer.macs_effective);
+    for (double v : {layer.bn_gamma_abs_mean, layer.bn_gamma_small}) {
+      if (std::isnan(v)) l.bind(j++);
+      else l.bind(j++, v);
+    }
     l.exec();
     l.reset();
   }

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/optim/sgd.h>
 
 #include <cmath>
@@ -17,6 +18,27 @@ double learning_rate(const OptimSpec& spec, int64_t t, int64_t total) {
   const double frac = double(t) / double(total);
   if (spec.lr_schedule == "step") return spec.lr * (frac < 0.5 ? 1.0 : frac < 0.75 ? 0.1 : 0.01);
   return spec.lr * 0.5 * (1.0 + std::cos(M_PI * frac));  // cosine
+}
+
+void add_regularizer_gradients(Network& net, const OptimSpec& spec) {
+  if (spec.bn_l1 == 0.0 && spec.group_lasso == 0.0) return;
+  at::NoGradGuard no_grad;
+  if (spec.bn_l1 != 0.0)
+    for (const auto& m : net.modules(/*include_self=*/false))
+      if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
+        auto& g = bn->weight.mutable_grad();
+        if (!g.defined()) g = at::zeros_like(bn->weight);
+        g.add_(bn->weight.sign(), spec.bn_l1);
+      }
+  if (spec.group_lasso != 0.0)
+    for (const auto& e : net.prunable_layers()) {
+      auto& w = e.layer->weight;
+      auto& g = w.mutable_grad();
+      if (!g.defined()) g = at::zeros_like(w);
+      const auto rows = w.reshape({w.size(0), -1});
+      const auto norms = rows.pow(2).sum(1, /*keepdim=*/true).sqrt().clamp_min(1e-12);
+      g.add_((rows / norms).reshape(w.sizes()), spec.group_lasso);
+    }
 }
 
 TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec& spec,
@@ -42,6 +64,7 @@ TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec
     opt.zero_grad();
     auto loss = at::cross_entropy_loss(net.forward(x), y);
     loss.backward();
+    add_regularizer_gradients(net, spec);
     if (masks) masks->mask_gradients();
     opt.step();
     if (masks) masks->apply();

@@ -19,7 +19,14 @@ struct OptimSpec {
   double weight_decay = 5e-4;
   std::string lr_schedule = "cosine";  // cosine | step | constant
   int64_t batch_size = 128;
+  // Sparsity-inducing regularisers, added to the gradients of every step.
+  double bn_l1 = 0.0;        // lambda * sum |gamma| over BatchNorm scales (network slimming)
+  double group_lasso = 0.0;  // lambda * sum_c ||W_c||_2 over the output channels of conv/linear weights
 };
+
+/// Adds the regularisers' (sub)gradients to the parameters' gradients: lambda * sign(gamma) for
+/// BatchNorm scales, lambda * W_c / ||W_c|| for every output channel of a prunable weight.
+void add_regularizer_gradients(Network& net, const OptimSpec& spec);
 
 /// Learning rate at step `t` of `total` (step: x0.1 at 50% and 75% of the steps).
 double learning_rate(const OptimSpec& spec, int64_t t, int64_t total);

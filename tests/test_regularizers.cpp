@@ -1,0 +1,114 @@
+// Sparsity training: L1 on BatchNorm scales and group lasso, and their logging.
+#include "config/config_loader.hpp"
+#include "models/network.hpp"
+#include "prune/stats.hpp"
+#include "store/result_store.hpp"
+#include "test_support.hpp"
+#include "train/trainer.hpp"
+
+#include <ATen/ATen.h>
+#include <SQLiteCpp/Database.h>
+#include <gtest/gtest.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/utils.h>
+
+using namespace prunelab;
+
+TEST(Regularizers, BnL1GradientIsLambdaTimesSignOfGamma) {
+  torch::manual_seed(0);
+  auto net = make_network("resnet20", {1, 12, 12, 4});
+  std::vector<std::shared_ptr<torch::nn::BatchNorm2dImpl>> bns;
+  {
+    at::NoGradGuard g;
+    for (const auto& m : net->modules(false))
+      if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
+        bn->weight.copy_(at::randn_like(bn->weight));  // both signs
+        bns.push_back(bn);
+      }
+  }
+  ASSERT_EQ(bns.size(), 21u);  // 19 convs + 2 shortcuts, each followed by a BatchNorm
+  OptimSpec spec;
+  spec.bn_l1 = 1e-3;
+  add_regularizer_gradients(*net, spec);
+  for (const auto& bn : bns) EXPECT_TRUE(at::allclose(bn->weight.grad(), 1e-3 * bn->weight.sign()));
+  // Conv weights are untouched by the BN penalty.
+  EXPECT_FALSE(net->prunable_layers()[0].layer->weight.grad().defined());
+}
+
+TEST(Regularizers, GroupLassoGradientIsLambdaTimesTheUnitChannel) {
+  auto net = make_network("lenet300", {1, 2, 2, 2});
+  auto& w = net->prunable_layers()[2].layer->weight;  // fc3: [2, 100]
+  {
+    at::NoGradGuard g;
+    w.zero_();
+    w[0][0] = 3;
+    w[0][1] = 4;  // ||W_0|| = 5
+    w[1][5] = -2;
+  }
+  OptimSpec spec;
+  spec.group_lasso = 0.1;
+  add_regularizer_gradients(*net, spec);
+  auto g = w.grad();
+  EXPECT_NEAR(g[0][0].item<float>(), 0.1 * 3 / 5, 1e-7);
+  EXPECT_NEAR(g[0][1].item<float>(), 0.1 * 4 / 5, 1e-7);
+  EXPECT_NEAR(g[1][5].item<float>(), -0.1, 1e-7);
+  EXPECT_EQ(g[1][0].item<float>(), 0.0f);
+}
+
+TEST(Regularizers, BnL1TrainingShrinksGammaAndIsLogged) {
+  DataSpec d;
+  d.dataset = "synthetic";
+  d.val_size = 100;
+  d.synthetic_train = 400;
+  auto data = load_data(d);
+  auto gamma_mean = [&](double lambda) {
+    torch::manual_seed(1);
+    auto net = make_network("resnet20", data.shape);
+    OptimSpec o;
+    o.lr = 0.05;
+    o.batch_size = 50;
+    o.bn_l1 = lambda;
+    train_steps(*net, data.train, o, 40, 1, nullptr, {}, at::kCPU);
+    auto s = measure(*net, data.val.images.narrow(0, 0, 1));
+    EXPECT_FALSE(std::isnan(s.layers[0].bn_gamma_abs_mean));
+    EXPECT_TRUE(std::isnan(s.layers.back().bn_gamma_abs_mean));  // fc has no BatchNorm
+    double m = 0;
+    for (size_t i = 0; i + 1 < s.layers.size(); ++i) m += s.layers[i].bn_gamma_abs_mean;
+    return m;
+  };
+  EXPECT_LT(gamma_mean(2e-2), gamma_mean(0.0));
+}
+
+TEST(Regularizers, ConfigKeysHashesAndFineTuneDefaults) {
+  const std::string base = R"(version: 1
+model: lenet300
+prune: {criterion: magnitude, ratio_policy: uniform, schedule: one_shot, sparsity: 0.5}
+)";
+  auto plain = parse_experiment(base, "a.yaml", test::builtin_registry());
+  auto zero = parse_experiment(base + "train: {bn_l1: 0}\n", "a.yaml", test::builtin_registry());
+  auto slim = parse_experiment(base + "train: {bn_l1: 1.0e-4}\n", "a.yaml", test::builtin_registry());
+  EXPECT_EQ(plain.runs[0].hash(), zero.runs[0].hash());  // unused options do not change hashes
+  EXPECT_NE(plain.runs[0].dense_hash(), slim.runs[0].dense_hash());
+  EXPECT_DOUBLE_EQ(slim.runs[0].train.optim.bn_l1, 1e-4);
+  EXPECT_DOUBLE_EQ(slim.runs[0].finetune.optim.bn_l1, 0.0);  // not inherited by fine-tuning
+  try {
+    parse_experiment(base + "finetune: {group_lasso: -1}\n", "a.yaml", test::builtin_registry());
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key, "finetune.group_lasso");
+    EXPECT_EQ(e.line, 4);
+  }
+}
+
+TEST(Store, OlderDatabasesGainNewColumns) {
+  const auto dir = test::scratch_dir("migrate");
+  {
+    SQLite::Database old(dir + "/old.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    old.exec("CREATE TABLE layers (run_id INTEGER NOT NULL, step INTEGER NOT NULL, layer TEXT NOT NULL, kind TEXT NOT NULL,"
+             " params INTEGER NOT NULL, nonzero INTEGER NOT NULL, sparsity REAL NOT NULL, ratio REAL,"
+             " flops INTEGER NOT NULL, flops_effective INTEGER NOT NULL, PRIMARY KEY (run_id, step, layer))");
+  }
+  ResultStore store(dir + "/old.db");
+  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('layers') WHERE name LIKE 'bn_gamma%'").getInt(), 2);
+  EXPECT_EQ(store.db().execAndGet("SELECT value FROM meta WHERE key = 'schema_version'").getString(), "2");
+}
