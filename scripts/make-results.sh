@@ -61,6 +61,31 @@ section() {  # section NAME: the tables and charts of results/NAME.db
   fi
 }
 
+criteria_section() {  # the criteria comparison: one row per criterion and schedule
+  local db="results/criteria.db"
+  [ -f "$db" ] || { echo "skipping criteria: $db not found" >&2; return; }
+  echo "## \`experiments/criteria.yaml\`"
+  echo
+  "$RUNNER" query "$db" "SELECT granularity, COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
+      ROUND(SUM(wall_s) / 60, 1) AS summed_run_min FROM runs GROUP BY 1" | sed 's/^/    /'
+  echo
+  for g in $("$RUNNER" query "$db" "SELECT DISTINCT granularity FROM runs ORDER BY 1" | tail -n +3 | head -n -1); do
+    echo "### $g granularity, uniform ratios: test top-1 (%)"
+    echo
+    "$RUNNER" report "$db" --rows schedule,criterion --where "granularity = '$g'"
+    echo
+    for sched in "one_shot(epochs=0)" "one_shot"; do
+      local tag="prune-only"
+      [ "$sched" = "one_shot" ] && tag="finetuned"
+      "$RUNNER" plot "$db" --kind accuracy --rows criterion --where "granularity = '$g' AND schedule = '$sched'" \
+        --title "criteria, $g, $tag: test top-1 vs sparsity (mean ± std over seeds)" \
+        --out "docs/img/criteria-$g-$tag.png" > /dev/null
+      echo "![criteria, $g, $tag](img/criteria-$g-$tag.png)"
+      echo
+    done
+  done
+}
+
 {
   echo "# Results"
   echo
@@ -69,6 +94,7 @@ section() {  # section NAME: the tables and charts of results/NAME.db
   echo "Machine: 2 CPU cores, LibTorch 1.13 (Debian), threads as configured in each experiment."
   echo
   section resnet
+  criteria_section
   section quick
 } > "$OUT"
 echo "wrote $OUT"

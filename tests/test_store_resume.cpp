@@ -122,3 +122,17 @@ TEST(Grid, DenseModelIsTrainedOnceAndReusedAcrossInvocations) {
   SQLite::Database db(dir + "/r.db");
   EXPECT_EQ(count(db, "SELECT COUNT(DISTINCT dense_top1) FROM runs"), 1);
 }
+
+TEST(Grid, ARunThatMissesItsTargetSparsityFails) {
+  // lenet300 on 12x12 inputs: fc1 holds 43200 of 73600 weights, so sparing it caps the model at 41 %.
+  const auto dir = test::scratch_dir("unreachable");
+  std::string cfg = test::tiny_config();
+  cfg.replace(cfg.find("ratio_policy: [uniform, global]"), 31, "ratio_policy: {type: uniform, skip_first: true}");
+  cfg.replace(cfg.find("sparsity: [0.5, 0.9]"), 20, "sparsity: [0.3, 0.5]");
+  auto exp = parse_experiment(cfg, "tiny.yaml", test::builtin_registry());
+  auto s = run_grid(exp, test::builtin_registry(), options(dir));
+  EXPECT_EQ(s.done, 3);    // 0.3 is reachable
+  EXPECT_EQ(s.failed, 3);  // 0.5 is not
+  SQLite::Database db(dir + "/r.db");
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs WHERE status = 'failed' AND target_sparsity = 0.5 AND error LIKE '%reached sparsity 0.41%'"), 3);
+}

@@ -21,6 +21,10 @@ namespace prunelab {
 
 namespace {
 
+// How far a step's achieved sparsity may be from its target (rounding per layer, N:M layers
+// that must stay dense).
+constexpr double kSparsityTolerance = 0.01;
+
 void check_plan(const std::vector<PruneStep>& plan, const RunSpec& run) {
   if (plan.empty()) throw std::runtime_error(fmt::format("schedule '{}' planned no steps", run.schedule.label()));
   double last = 0.0;
@@ -103,6 +107,12 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
     if (!std::isfinite(rec.loss)) throw std::runtime_error("test loss is not finite after pruning");
     rec.stats = measure(*net, probe);
     rec.achieved_sparsity = rec.stats.sparsity();
+    // A run labelled with a sparsity it never reached would be a wrong row in every table.
+    if (std::abs(rec.achieved_sparsity - step.target_sparsity) > kSparsityTolerance)
+      throw std::runtime_error(fmt::format(
+          "step {} reached sparsity {:.4f}, the target is {:.4f} (ratio policy '{}' cannot reach it: "
+          "are layers it keeps dense too large?)",
+          i + 1, rec.achieved_sparsity, step.target_sparsity, run.ratio_policy.label()));
     rec.ratios = pruned.ratios;
     rec.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ctx.store.add_step(run_id, rec);
