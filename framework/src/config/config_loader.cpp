@@ -210,10 +210,6 @@ DataSpec data(const Reader& r, const YAML::Node& n) {
   return d;
 }
 
-struct Exclusion {
-  YAML::Node node;
-};
-
 bool matches_label(const ComponentSpec& c, const std::string& want) { return c.type == want || c.label() == want; }
 
 bool excluded(const Reader& r, const YAML::Node& rule, const RunSpec& run) {

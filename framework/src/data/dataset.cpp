@@ -93,7 +93,11 @@ BatchSampler::BatchSampler(const TensorDataset& data, int64_t batch_size, uint64
   reshuffle();
 }
 
-int64_t BatchSampler::batches_per_epoch() const { return data_.size() / batch_size_; }
+int64_t batches_per_epoch(const TensorDataset& data, int64_t batch_size) {
+  return std::max<int64_t>(1, data.size() / std::max<int64_t>(1, std::min(batch_size, data.size())));
+}
+
+int64_t BatchSampler::batches_per_epoch() const { return prunelab::batches_per_epoch(data_, batch_size_); }
 
 void BatchSampler::reshuffle() {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed_ * 1000003ULL + epoch_);

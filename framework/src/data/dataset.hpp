@@ -41,6 +41,9 @@ DataSplits load_data(const DataSpec& spec);
 /// Reads an IDX file (optionally gzip-compressed) into a uint8 tensor of its stored shape.
 at::Tensor read_idx(const std::string& path);
 
+/// Optimizer steps in one pass over `data` (the last partial batch is dropped, at least 1).
+int64_t batches_per_epoch(const TensorDataset& data, int64_t batch_size);
+
 /// Shuffled mini-batches over a dataset; the order depends only on (seed, epoch).
 class BatchSampler {
  public:

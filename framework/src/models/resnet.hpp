@@ -27,7 +27,6 @@ class CifarResNet : public Network {
   std::shared_ptr<torch::nn::BatchNorm2dImpl> bn_;
   std::vector<std::shared_ptr<BasicBlock>> blocks_;
   std::shared_ptr<LinearLayerImpl> fc_;
-  friend class BasicBlock;
 };
 
 }  // namespace prunelab

@@ -68,6 +68,7 @@ DataCalibration::DataCalibration(Network& net, MaskSet& masks, const TensorDatas
     : net_(net), masks_(masks), train_(train), batch_size_(batch_size), seed_(seed), device_(device) {}
 
 std::vector<Batch> DataCalibration::batches(int64_t count) {
+  if (auto it = batches_.find(count); it != batches_.end()) return it->second;
   // A sampler of its own, so calibration never shifts the training order.
   BatchSampler sampler(train_, batch_size_, seed_ ^ 0x9e3779b97f4a7c15ULL);
   std::vector<Batch> out;
@@ -75,6 +76,7 @@ std::vector<Batch> DataCalibration::batches(int64_t count) {
     auto [x, y] = sampler.next();
     out.push_back({to_model_layout(x.to(device_)), y.to(device_)});
   }
+  batches_.emplace(count, out);
   return out;
 }
 

@@ -8,6 +8,8 @@
 
 #include <c10/core/Device.h>
 
+#include <map>
+
 namespace prunelab {
 
 /// Evaluates hypothetical per-layer ratios on the validation split without touching the masks.
@@ -50,6 +52,8 @@ class DataCalibration : public Calibration {
   int64_t batch_size_;
   uint64_t seed_;
   c10::Device device_;
+  // Batches depend only on (seed, count): drawn once, reused by every layer and every step.
+  std::map<int64_t, std::vector<Batch>> batches_;
 };
 
 }  // namespace prunelab

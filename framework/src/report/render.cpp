@@ -1,6 +1,7 @@
 #include "report/render.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <stdexcept>
 
@@ -16,7 +17,7 @@ std::string render(const PivotTable& t, const std::string& format) {
   if (format == "latex") return render_latex(t);
   if (format == "csv") return render_csv(t);
   if (format == "html") return render_html(t);
-  throw std::invalid_argument(fmt::format("unknown format '{}' (valid: md, latex, csv, html)", format));
+  throw std::invalid_argument(fmt::format("unknown format '{}' (valid: {})", format, fmt::join(report_formats(), ", ")));
 }
 
 namespace {

@@ -82,8 +82,8 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
   } else {
     progress.phase("dense training");
     const auto t0 = std::chrono::steady_clock::now();
-    BatchSampler probe(data.train, run.train.optim.batch_size, 0);
-    const auto steps = static_cast<int64_t>(std::llround(run.train.epochs * double(probe.batches_per_epoch())));
+    const auto steps = static_cast<int64_t>(
+        std::llround(run.train.epochs * double(batches_per_epoch(data.train, run.train.optim.batch_size))));
     train_steps(*m.net, data.train, run.train.optim, steps, static_cast<uint64_t>(run.seed), nullptr,
                 [&](const TrainProgress& p) { progress.train(p.step, p.total, p.loss); }, device);
     m.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

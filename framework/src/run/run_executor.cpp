@@ -68,7 +68,7 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
   auto policy = ctx.registry.make_ratio_policy(run.ratio_policy.type, run.ratio_policy.params);
   auto schedule = ctx.registry.make_schedule(run.schedule.type, run.schedule.params);
 
-  const int64_t steps_per_epoch = std::max<int64_t>(1, data.train.size() / run.finetune.optim.batch_size);
+  const int64_t steps_per_epoch = batches_per_epoch(data.train, run.finetune.optim.batch_size);
   const auto budget = static_cast<int64_t>(std::llround(run.finetune.epochs * double(steps_per_epoch)));
   const auto plan = schedule->plan({run.sparsity, budget, steps_per_epoch});
   check_plan(plan, run);
