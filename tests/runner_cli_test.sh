@@ -37,6 +37,8 @@ check "config error exits 2" test $rc -eq 2
 check "config error names file:line:col and known plugins" grep -q "bad.yaml:10:14: prune.criterion: unknown criterion 'magnitud' (known: bn_scale, fpgm, magnitude, obd, obs, random, taylor)" "$WORK/err"
 "$RUNNER" validate "$WORK/grid.yaml" > "$WORK/validate" 2>&1
 check "validate lists 24 runs" grep -q "24 runs" "$WORK/validate"
+# 3000 images / batch 32 = 93 steps per epoch: iterative to 0.9 splits them over four steps.
+check "validate prints each run's plan" grep -q "plan: 0.3/23 0.5/23 0.7/23 0.9/24" "$WORK/validate"
 
 # 2. Kill -9 in the middle of the grid; the database must stay intact.
 "$RUNNER" "$WORK/grid.yaml" --db "$WORK/r.db" --quiet > /dev/null 2>&1 &
@@ -74,7 +76,16 @@ check "integrity after resume" test "$(sqlite3 "$WORK/r.db" 'PRAGMA integrity_ch
 check "report has the iterative row" grep -q "| lenet300 | element | magnitude | global | iterative |" "$WORK/report.md"
 check "report has sparsity columns" grep -q "| 0.5 | 0.8 | 0.9 |" "$WORK/report.md"
 
-# 5. Plugins listing names kinds, files and parameters.
+# 5. A saved pruned model reloads on its own.
+model=$(sqlite3 "$WORK/r.db" "SELECT model_path FROM runs WHERE status='done' LIMIT 1")
+"$RUNNER" eval "$model" --latency-repeats 2 > "$WORK/eval" 2>&1; rc=$?
+check "eval exits 0" test $rc -eq 0
+check "eval prints accuracy, size and latency" grep -q "test top-1" "$WORK/eval"
+check "eval prints latency" grep -q "ms at batch 64" "$WORK/eval"
+"$RUNNER" eval "$WORK/nothing.pt" > /dev/null 2> "$WORK/err"; rc=$?
+check "eval of a missing file exits 2 naming it" test $rc -eq 2 -a -n "$(grep nothing.pt "$WORK/err")"
+
+# 6. Plugins listing names kinds, files and parameters.
 "$RUNNER" plugins > "$WORK/plugins"
 check "plugins lists iterative's budget parameter" grep -q "budget" "$WORK/plugins"
 check "plugins lists files" grep -q "prunelab_magnitude.so" "$WORK/plugins"

@@ -215,3 +215,36 @@ TEST(ConfigErrors, ExclusionThatMatchesNothing) {
   EXPECT_EQ(e.key, "exclude");
   EXPECT_EQ(e.line, 15);
 }
+
+TEST(Config, ChannelScopeIsInnerByDefaultAndPartOfTheHash) {
+  auto inner = parse(R"(version: 1
+model: resnet20
+prune: {criterion: magnitude, ratio_policy: uniform, schedule: one_shot, sparsity: 0.5, granularity: [channel, {type: channel, scope: coupled}]}
+)");
+  ASSERT_EQ(inner.runs.size(), 2u);
+  EXPECT_FALSE(inner.runs[0].granularity.coupled);
+  EXPECT_EQ(inner.runs[0].granularity.name(), "channel");
+  EXPECT_TRUE(inner.runs[1].granularity.coupled);
+  EXPECT_EQ(inner.runs[1].granularity.name(), "channel-coupled");
+  EXPECT_NE(inner.runs[0].hash(), inner.runs[1].hash());
+  auto e = parse_error(std::string(kMinimal) + "  granularity: {type: element, scope: coupled}\n");
+  EXPECT_EQ(e.key, "prune.granularity.scope");
+  e = parse_error(std::string(kMinimal) + "  granularity: {type: channel, scope: outer}\n");
+  EXPECT_NE(std::string(e.what()).find("inner, coupled"), std::string::npos) << e.what();
+  e = parse_error(std::string(kMinimal) + "eval: {latency_repeats: -1}\n");
+  EXPECT_EQ(e.key, "eval.latency_repeats");
+}
+
+TEST(Config, NewPluginParametersAtTheirDefaultsKeepOldHashes) {
+  // `count`, `rule` and `lr` were added to iterative after runs had been recorded: a config that
+  // leaves them alone must hash as before (canonical JSON without them), one that sets them not.
+  auto plain = parse(std::string(kMinimal).replace(std::string(kMinimal).find("schedule: one_shot"), 18, "schedule: iterative"));
+  const auto json = plain.runs[0].canonical_json();
+  EXPECT_EQ(json.find("\"count\""), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"rule\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"budget\""), std::string::npos) << json;  // released parameters stay in
+  auto counted = parse(std::string(kMinimal).replace(std::string(kMinimal).find("schedule: one_shot"), 18,
+                                                     "schedule: {type: iterative, count: 3}"));
+  EXPECT_NE(counted.runs[0].canonical_json().find("\"count\":3"), std::string::npos);
+  EXPECT_NE(counted.runs[0].hash(), plain.runs[0].hash());
+}

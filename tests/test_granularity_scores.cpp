@@ -97,7 +97,7 @@ TEST(SelectSlices, PatternOnARealConvModelLeavesIndivisibleLayersDense) {
   MaskSet masks(*net);
   auto crit = test::builtin_registry().make_criterion("magnitude", {});
   auto pol = test::builtin_registry().make_ratio_policy("uniform", {});
-  prune_step(masks, *crit, *pol, Granularity{GranularityKind::Pattern, 2, 4}, 0.5, nullptr, nullptr, 0);
+  prune_step(masks, UnitLayout(masks, Granularity{GranularityKind::Pattern, 2, 4}), *crit, *pol, 0.5, nullptr, nullptr, 0);
   // conv1 (1 input) and conv2 (6 inputs) cannot be split into groups of 4: dense.
   // fc1/fc2/fc3 (400, 120, 84 inputs): exactly 2 of every 4 inputs.
   for (size_t i = 0; i < 2; ++i) EXPECT_EQ(masks.masks()[i].sum().item<float>(), masks.masks()[i].numel());

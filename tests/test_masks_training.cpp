@@ -31,7 +31,7 @@ OptimSpec sgd() {
 void prune_half(Network& net, MaskSet& masks) {
   auto crit = test::builtin_registry().make_criterion("magnitude", {});
   auto pol = test::builtin_registry().make_ratio_policy("global", {});
-  prune_step(masks, *crit, *pol, Granularity{}, 0.5, nullptr, nullptr, 0);
+  prune_step(masks, UnitLayout(masks, Granularity{}), *crit, *pol, 0.5, nullptr, nullptr, 0);
 }
 }  // namespace
 

@@ -13,7 +13,7 @@ TEST(Plugins, BuiltinsAreLoadedWithTheirKinds) {
   EXPECT_EQ(r.names(ComponentKind::Criterion),
             (std::vector<std::string>{"bn_scale", "fpgm", "magnitude", "obd", "obs", "random", "taylor"}));
   EXPECT_EQ(r.names(ComponentKind::RatioPolicy), (std::vector<std::string>{"global", "uniform"}));
-  EXPECT_EQ(r.names(ComponentKind::Schedule), (std::vector<std::string>{"iterative", "one_shot"}));
+  EXPECT_EQ(r.names(ComponentKind::Schedule), (std::vector<std::string>{"agp", "iterative", "lottery", "one_shot"}));
   const auto* m = r.find(ComponentKind::Criterion, "magnitude");
   ASSERT_NE(m, nullptr);
   EXPECT_NE(m->file.find("prunelab_magnitude.so"), std::string::npos);

@@ -11,6 +11,11 @@ struct Fixture {
   std::vector<LayerView> layers;
   std::vector<at::Tensor> scores;
   std::vector<int64_t> per_slice;
+  std::vector<PruneUnit> units() const {
+    std::vector<PruneUnit> u;
+    for (size_t i = 0; i < layers.size(); ++i) u.push_back({"l" + std::to_string(i), {i}, scores[i].numel(), per_slice[i]});
+    return u;
+  }
 };
 
 Fixture two_layers() {
@@ -26,7 +31,8 @@ Fixture two_layers() {
 
 std::vector<double> ratios(const std::string& policy, Fixture& f, double target, Params p = {}) {
   auto pol = test::builtin_registry().make_ratio_policy(policy, p);
-  RatioContext ctx{f.layers, f.scores, f.per_slice, Granularity{}, target};
+  const auto units = f.units();
+  RatioContext ctx{f.layers, units, f.scores, Granularity{}, target};
   return pol->ratios(ctx);
 }
 }  // namespace

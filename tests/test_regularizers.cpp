@@ -107,8 +107,30 @@ TEST(Store, OlderDatabasesGainNewColumns) {
     old.exec("CREATE TABLE layers (run_id INTEGER NOT NULL, step INTEGER NOT NULL, layer TEXT NOT NULL, kind TEXT NOT NULL,"
              " params INTEGER NOT NULL, nonzero INTEGER NOT NULL, sparsity REAL NOT NULL, ratio REAL,"
              " flops INTEGER NOT NULL, flops_effective INTEGER NOT NULL, PRIMARY KEY (run_id, step, layer))");
+    // A schema-2 steps table, with a row: it must keep its data and gain the physical columns.
+    old.exec("CREATE TABLE steps (run_id INTEGER NOT NULL, step INTEGER NOT NULL, target_sparsity REAL NOT NULL,"
+             " achieved_sparsity REAL NOT NULL, top1_val REAL NOT NULL, top1 REAL NOT NULL, loss REAL NOT NULL,"
+             " train_loss REAL, params INTEGER NOT NULL, params_nonzero INTEGER NOT NULL, prunable INTEGER NOT NULL,"
+             " prunable_nonzero INTEGER NOT NULL, flops INTEGER NOT NULL, flops_effective INTEGER NOT NULL,"
+             " finetune_steps INTEGER NOT NULL, wall_s REAL NOT NULL, PRIMARY KEY (run_id, step))");
+    old.exec("INSERT INTO steps VALUES (1, 1, 0.5, 0.5, 0.9, 0.9, 0.3, 0.2, 10, 5, 10, 5, 100, 50, 0, 1)");
+    // A schema-2 runs table with one finished run, so the recreated view has a row to show.
+    old.exec("CREATE TABLE runs (id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, experiment TEXT NOT NULL,"
+             " grid_index INTEGER NOT NULL, config_json TEXT NOT NULL, seed INTEGER NOT NULL, model TEXT NOT NULL,"
+             " dataset TEXT NOT NULL, criterion TEXT NOT NULL, ratio_policy TEXT NOT NULL, schedule TEXT NOT NULL,"
+             " granularity TEXT NOT NULL, target_sparsity REAL NOT NULL, status TEXT NOT NULL, error TEXT,"
+             " started_at TEXT NOT NULL, finished_at TEXT, wall_s REAL, dense_hash TEXT, dense_top1 REAL,"
+             " dense_top1_val REAL, dense_params INTEGER, dense_flops INTEGER, framework_version TEXT NOT NULL,"
+             " torch_version TEXT NOT NULL, threads INTEGER, device TEXT)");
+    old.exec("INSERT INTO runs VALUES (1, 'h', 'e', 0, '{}', 1, 'lenet300', 'synthetic', 'magnitude', 'global',"
+             " 'one_shot', 'element', 0.5, 'done', NULL, 't0', 't1', 1.0, 'd', 0.95, 0.95, 10, 100, '0.1', '1.13', 1, 'cpu')");
   }
   ResultStore store(dir + "/old.db");
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('layers') WHERE name LIKE 'bn_gamma%'").getInt(), 2);
-  EXPECT_EQ(store.db().execAndGet("SELECT value FROM meta WHERE key = 'schema_version'").getString(), "2");
+  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('steps') WHERE name LIKE '%latency%' OR name LIKE '%physical%'").getInt(), 7);
+  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM steps WHERE flops_physical IS NULL AND top1 = 0.9").getInt(), 1);
+  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name IN ('model_path', 'plan')").getInt(), 2);
+  // The old row shows through the new view, with the columns it never had as NULL.
+  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM results WHERE measured_speedup_b64 IS NULL AND model_path IS NULL AND top1 = 0.9").getInt(), 1);
+  EXPECT_EQ(store.db().execAndGet("SELECT value FROM meta WHERE key = 'schema_version'").getString(), "3");
 }

@@ -67,7 +67,7 @@ TEST(PruneStep, ReachesTheRequestedSparsityOnARealModel) {
     MaskSet masks(*fresh);
     std::vector<at::Tensor> previous;
     for (double target : {0.3, 0.5, 0.7, 0.9, 0.95}) {
-      prune_step(masks, *crit, *pol, Granularity{}, target, nullptr, nullptr, 0);
+      prune_step(masks, UnitLayout(masks, Granularity{}), *crit, *pol, target, nullptr, nullptr, 0);
       auto stats = measure(*fresh, probe);
       EXPECT_NEAR(stats.sparsity(), target, 0.005) << policy << " at " << target;
       // Masks only grow: everything pruned before is still pruned.

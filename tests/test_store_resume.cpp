@@ -1,5 +1,6 @@
 #include "config/config_loader.hpp"
 #include "run/grid_runner.hpp"
+#include "run/model_eval.hpp"
 #include "store/result_store.hpp"
 #include "test_support.hpp"
 
@@ -39,6 +40,48 @@ TEST(Grid, RunsEverythingThenSkipsFinishedRuns) {
   auto again = run_grid(exp, test::builtin_registry(), options(dir));
   EXPECT_EQ(again.done, 0);
   EXPECT_EQ(again.skipped, 12);
+}
+
+TEST(Grid, ChannelRunsArePhysicallyPrunedCheckedTimedAndSaved) {
+  const auto dir = test::scratch_dir("grid_channel");
+  auto exp = parse_experiment(R"(version: 1
+name: chan
+seeds: [1]
+threads: 1
+data: {dataset: synthetic, val_size: 200, synthetic_train: 800, synthetic_test: 300}
+model: lenet5
+train: {epochs: 1, batch_size: 50, lr: 0.05}
+finetune: {epochs: 0.25}
+eval: {latency_repeats: 2}
+prune:
+  criterion: magnitude
+  ratio_policy: uniform
+  schedule: [one_shot, iterative]
+  granularity: [channel, element]
+  sparsity: 0.5
+)", "chan.yaml", test::builtin_registry());
+  auto summary = run_grid(exp, test::builtin_registry(), options(dir));
+  ASSERT_EQ(summary.done, 4);
+  SQLite::Database db(dir + "/r.db");
+  // Channel runs: half the channels gone, a smaller physical model, equal outputs, timings.
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM results WHERE granularity = 'channel' AND is_final AND ABS(achieved_sparsity - 0.5) < 0.02"), 2);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM results WHERE granularity = 'channel' AND flops_physical = flops_effective AND flops_physical < flops AND params_physical < params AND weight_sparsity > 0.5"), count(db, "SELECT COUNT(*) FROM results WHERE granularity = 'channel'"));
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM results WHERE physical_max_diff IS NULL OR physical_max_diff > 1e-3"), 0);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM results WHERE latency_b64_ms > 0 AND dense_latency_b1_ms > 0 AND measured_speedup_b64 > 0"), count(db, "SELECT COUNT(*) FROM results"));
+  // Element runs keep the dense shapes.
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM results WHERE granularity = 'element' AND params_physical != params"), 0);
+  // Both model files exist for every run, and the pruned one reloads to the recorded accuracy.
+  SQLite::Statement q(db, "SELECT model_path, top1 FROM results WHERE is_final");
+  int files = 0;
+  while (q.executeStep()) {
+    const std::string pruned = q.getColumn(0).getString();
+    ASSERT_TRUE(std::filesystem::exists(pruned)) << pruned;
+    EXPECT_TRUE(std::filesystem::exists(pruned.substr(0, pruned.size() - 10) + "-masked.pt"));
+    // The physical copy runs other conv shapes: equal up to a near-tie on one of 300 images.
+    EXPECT_NEAR(evaluate_model_file(pruned, c10::Device(c10::kCPU), 128, 0).top1, q.getColumn(1).getDouble(), 1.0 / 300 + 1e-12);
+    ++files;
+  }
+  EXPECT_EQ(files, 4);
 }
 
 TEST(Grid, ResumesARunLeftRunningByACrash) {

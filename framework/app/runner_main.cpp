@@ -7,6 +7,9 @@
 #include "report/query.hpp"
 #include "report/render.hpp"
 #include "run/grid_runner.hpp"
+#include "run/model_eval.hpp"
+#include "run/plan.hpp"
+#include "run/threads.hpp"
 
 #include <CLI/CLI.hpp>
 #include <SQLiteCpp/Database.h>
@@ -14,6 +17,7 @@
 #include <fmt/ranges.h>
 
 #include <iostream>
+#include <map>
 
 namespace {
 
@@ -43,6 +47,7 @@ int cmd_run(int argc, char** argv) {
   app.add_option("config", file, "experiment YAML file")->required();
   app.add_option("--db", grid.db_path, "results database (default results/<name>.db)");
   app.add_option("--cache-dir", grid.cache_dir, "dense checkpoint cache (default <db dir>/cache)");
+  app.add_option("--models-dir", grid.models_dir, "saved pruned models (default <db dir>/models)");
   app.add_option("--threads", grid.threads, "LibTorch intra-op threads (default: the config's)");
   app.add_option("--device", grid.device, "cpu | cuda | auto (default: the config's)");
   app.add_flag("--quiet", grid.quiet, "no progress output");
@@ -68,8 +73,27 @@ int cmd_validate(int argc, char** argv) {
   load_plugins(registry, plugins);
   auto exp = prunelab::load_experiment(file, registry);
   fmt::print("{}: experiment '{}', {} runs\n", file, exp.name, exp.runs.size());
+  fmt::print("plan: target sparsity/fine-tuning steps per pruning step (+ continues the training session,\n"
+             "      @k rewinds to dense step k, @r re-initialises)\n");
+  std::map<std::string, int64_t> train_sizes;  // per data section: only the label file is read
   for (const auto& run : exp.runs) {
     fmt::print("{:4d}  {}  {}\n", run.index, run.hash(), run.summary());
+    const auto data_key = prunelab::to_json(run.data);
+    if (!train_sizes.count(data_key)) {
+      try {
+        train_sizes[data_key] = prunelab::train_split_size(run.data);
+      } catch (const std::exception& e) {  // no data set here: the grid is still valid
+        fmt::print("      plan: unavailable ({})\n", e.what());
+        train_sizes[data_key] = -1;
+      }
+    }
+    if (train_sizes[data_key] >= 0) {
+      try {
+        fmt::print("      plan: {}\n", prunelab::plan_text(prunelab::plan_run(run, registry, train_sizes[data_key]).steps));
+      } catch (const std::exception& e) {
+        throw std::runtime_error(fmt::format("run {} ({}): {}", run.index, run.summary(), e.what()));
+      }
+    }
     if (json) fmt::print("      {}\n", run.canonical_json());
   }
   return kOk;
@@ -96,7 +120,8 @@ void add_pivot_options(CLI::App& app, prunelab::PivotSpec& spec, std::string& ro
   rows = fmt::format("{}", fmt::join(spec.rows, ","));
   app.add_option("--rows", rows, "comma-separated row fields")->capture_default_str();
   app.add_option("--cols", spec.cols, "column field: target_sparsity | target_compression")->capture_default_str();
-  app.add_option("--metric", spec.metric, "top1 | drop | compression | speedup | latency")->capture_default_str();
+  app.add_option("--metric", spec.metric, fmt::format("{}", fmt::join(prunelab::pivot_metrics(), " | ")))
+      ->capture_default_str();
   app.add_option("--where", spec.where, "SQL condition on the results view, e.g. \"schedule = 'iterative'\"");
 }
 
@@ -137,6 +162,8 @@ int cmd_plot(int argc, char** argv) {
   app.add_option("--kind", spec.kind, "accuracy | speedup | layers | sensitivity")->capture_default_str();
   app.add_option("--out", spec.out, "output file, .png or .svg")->required();
   app.add_option("--run", spec.run_id, "layers: run id (default: the latest finished run)");
+  app.add_option("--x-metric", spec.x_metric, "speedup charts: the x axis (speedup, speedup_physical, measured_speedup, ...)")
+      ->capture_default_str();
   app.add_option("--width", spec.width, "pixels")->capture_default_str();
   app.add_option("--height", spec.height, "pixels")->capture_default_str();
   app.add_option("--title", spec.title, "chart title");
@@ -146,6 +173,32 @@ int cmd_plot(int argc, char** argv) {
   SQLite::Database db(db_path, SQLite::OPEN_READONLY, 10000);
   prunelab::make_plot(db, spec);
   fmt::print("wrote {}\n", spec.out);
+  return kOk;
+}
+
+int cmd_eval(int argc, char** argv) {
+  CLI::App app{"Evaluate a saved pruned model on its test split: accuracy, size, MACs, latency", "runner eval"};
+  std::string file, device = "cpu";
+  int threads = 0, latency_repeats = 20;
+  int64_t batch = 128;
+  app.add_option("model", file, "a -masked.pt or -pruned.pt file under results/models/")->required();
+  app.add_option("--threads", threads, "LibTorch intra-op threads (default: LibTorch's)");
+  app.add_option("--device", device, "cpu | cuda | auto");
+  app.add_option("--batch", batch, "evaluation batch size");
+  app.add_option("--latency-repeats", latency_repeats, "timed passes at batch 64 (x5 at batch 1); 0 = skip");
+  CLI11_PARSE(app, argc, argv);
+  const int in_force = prunelab::configure_threads(threads);
+  const auto e = prunelab::evaluate_model_file(file, prunelab::resolve_device(device), batch, latency_repeats);
+  const auto& s = e.stats;
+  fmt::print("model        {} ({}, {}, run {})\n", e.info.model, e.info.kind, e.info.granularity, e.info.run_hash);
+  fmt::print("test top-1   {:.2f}% on {} images (saved with {:.2f}%), loss {:.4f}\n", 100 * e.top1,
+             e.test_samples, 100 * e.info.top1, e.loss);
+  fmt::print("parameters   {} ({} nonzero, compression {:.2f}x)\n", s.params, s.params_nonzero,
+             double(s.params) / double(std::max<int64_t>(1, s.params_nonzero)));
+  fmt::print("MACs/sample  {} as stored, {} effective (zero weights free)\n", s.macs, s.macs_effective);
+  if (latency_repeats > 0)
+    fmt::print("latency      {:.3f} ms at batch 1, {:.3f} ms at batch 64 (median, {} threads)\n", e.latency_b1_ms,
+               e.latency_b64_ms, in_force);
   return kOk;
 }
 
@@ -167,6 +220,7 @@ void usage() {
              "       runner report DB [--format md|latex|csv|html] [--rows F,..] [--cols F] [--metric M] [--where SQL]\n"
              "       runner plot DB --kind accuracy|speedup|layers --out FILE.png|svg [...]\n"
              "       runner query DB \"SELECT ...\"\n"
+             "       runner eval MODEL.pt [--threads N] [--latency-repeats N]\n"
              "exit codes: 0 all runs done, 1 some run failed, 2 usage or config error\n");
 }
 
@@ -188,6 +242,7 @@ int main(int argc, char** argv) {
     if (first == "report") return cmd_report(argc - 1, argv + 1);
     if (first == "plot") return cmd_plot(argc - 1, argv + 1);
     if (first == "query") return cmd_query(argc - 1, argv + 1);
+    if (first == "eval") return cmd_eval(argc - 1, argv + 1);
     return cmd_run(argc, argv);
   } catch (const prunelab::ConfigError& e) {
     fmt::print(stderr, "config error: {}\n", e.what());

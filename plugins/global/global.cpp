@@ -21,8 +21,8 @@ class Global final : public prunelab::RatioPolicy {
       const auto& s = ctx.slice_scores[i];
       scores.push_back(s.to(at::kDouble));
       owner.push_back(at::full({s.numel()}, static_cast<int64_t>(i), at::kLong));
-      weight.push_back(at::full({s.numel()}, static_cast<double>(ctx.weights_per_slice[i]), at::kDouble));
-      total += double(s.numel()) * double(ctx.weights_per_slice[i]);
+      weight.push_back(at::full({s.numel()}, static_cast<double>(ctx.units[i].weights_per_slice), at::kDouble));
+      total += double(s.numel()) * double(ctx.units[i].weights_per_slice);
     }
     auto all = at::cat(scores).cpu();
     auto order = std::get<1>(all.sort(/*stable=*/true, 0, /*descending=*/false));
@@ -45,6 +45,6 @@ class Global final : public prunelab::RatioPolicy {
 }  // namespace
 
 PRUNELAB_PLUGIN(registrar) {
-  registrar.add_ratio_policy({"global", "1.0.0", "one threshold over the scores of all layers", {}},
+  registrar.add_ratio_policy({"global", "1.0.0", "one threshold over the scores of all layers (prune units)", {}},
                              [](const prunelab::Params& p) { return std::make_unique<Global>(p); });
 }

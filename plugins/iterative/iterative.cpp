@@ -1,4 +1,5 @@
-/// Schedule `iterative`: prune in steps (0.3, 0.5, 0.7, ... up to the target), fine-tuning after each.
+/// Schedule `iterative`: prune in steps (0.3, 0.5, 0.7, ... up to the target, an explicit list, or
+/// `count` steps by a linear or geometric rule), fine-tuning after each.
 
 #include <prunelab/plugin_api.hpp>
 
@@ -12,7 +13,12 @@ class Iterative final : public prunelab::Schedule {
  public:
   explicit Iterative(const prunelab::Params& p)
       : steps_(p.get_number_list("steps")), start_(p.get_number("start")), increment_(p.get_number("increment")),
-        epochs_(p.get_number("epochs")), budget_(p.get_string("budget")) {
+        epochs_(p.get_number("epochs")), budget_(p.get_string("budget")), count_(p.get_int("count")),
+        rule_(p.get_string("rule")), lr_(p.get_number("lr")) {
+    if (rule_ != "linear" && rule_ != "geometric")
+      throw prunelab::ParamError("iterative: rule must be 'linear' or 'geometric'");
+    if (count_ < 0) throw prunelab::ParamError("iterative: count must be >= 0 (0 = use start/increment or steps)");
+    if (count_ > 0 && !steps_.empty()) throw prunelab::ParamError("iterative: give either steps or count, not both");
     if (budget_ != "total" && budget_ != "per_step")
       throw prunelab::ParamError("iterative: budget must be 'total' or 'per_step'");
     if (!(increment_ >= 0.01 && increment_ < 1)) throw prunelab::ParamError("iterative: increment must be in [0.01, 1)");
@@ -23,7 +29,13 @@ class Iterative final : public prunelab::Schedule {
 
   std::vector<prunelab::PruneStep> plan(const prunelab::ScheduleContext& ctx) override {
     std::vector<double> targets;
-    if (!steps_.empty()) {
+    if (count_ > 0) {
+      // k = 1..count-1 below the target: linear s*k/n, or geometric 1-(1-s)^(k/n), which prunes
+      // the same fraction of the remaining weights at every step.
+      const double s = ctx.final_sparsity, n = double(count_);
+      for (int64_t k = 1; k < count_; ++k)
+        targets.push_back(rule_ == "linear" ? s * double(k) / n : 1.0 - std::pow(1.0 - s, double(k) / n));
+    } else if (!steps_.empty()) {
       // Explicit targets below the final one, then the final target itself.
       for (double s : steps_)
         if (s < ctx.final_sparsity - 1e-9) targets.push_back(s);
@@ -46,7 +58,11 @@ class Iterative final : public prunelab::Schedule {
       // "total": the budget is split evenly (remainder to the last steps), so one-shot and
       // iterative train for exactly the same number of optimizer steps.
       const int64_t ft = budget_ == "per_step" ? total : total / n + (i >= n - total % n ? 1 : 0);
-      plan.push_back({targets[i], ft});
+      prunelab::PruneStep step;
+      step.target_sparsity = targets[i];
+      step.finetune_steps = ft;
+      step.finetune_lr = lr_;
+      plan.push_back(step);
     }
     return plan;
   }
@@ -55,6 +71,9 @@ class Iterative final : public prunelab::Schedule {
   std::vector<double> steps_;
   double start_, increment_, epochs_;
   std::string budget_;
+  int64_t count_;
+  std::string rule_;
+  double lr_;
 };
 
 }  // namespace
@@ -68,6 +87,12 @@ PRUNELAB_PLUGIN(registrar) {
         {"increment", prunelab::ParamType::Number, 0.2, "distance between targets when steps is empty"},
         {"epochs", prunelab::ParamType::Number, -1.0, "fine-tuning epochs; -1 = finetune.epochs of the config"},
         {"budget", prunelab::ParamType::String, std::string("total"),
-         "'total': epochs split over the steps; 'per_step': epochs after every step"}}},
+         "'total': epochs split over the steps; 'per_step': epochs after every step"},
+        {"count", prunelab::ParamType::Int, int64_t{0}, "number of steps by `rule` (0 = start/increment or steps)",
+         /*hashed_at_default=*/false},
+        {"rule", prunelab::ParamType::String, std::string("linear"),
+         "with count: 'linear' (equal sparsity steps) or 'geometric' (the same fraction of the remaining weights each step)",
+         /*hashed_at_default=*/false},
+        {"lr", prunelab::ParamType::Number, -1.0, "peak fine-tuning LR of every step; -1 = finetune.lr of the config", /*hashed_at_default=*/false}}},
       [](const prunelab::Params& p) { return std::make_unique<Iterative>(p); });
 }

@@ -11,21 +11,27 @@ class Uniform final : public prunelab::RatioPolicy {
   explicit Uniform(const prunelab::Params& p) : skip_first_(p.get_bool("skip_first")), skip_last_(p.get_bool("skip_last")) {}
 
   std::vector<double> ratios(const prunelab::RatioContext& ctx) override {
-    const size_t n = ctx.layers.size();
+    const size_t n = ctx.units.size();
     std::vector<bool> spared(n, false);
     if (n > 1 && skip_first_) spared[0] = true;
     if (n > 1 && skip_last_) spared[n - 1] = true;
-    // Spread the target over the layers that are pruned so the whole model still reaches it.
+    // A spared unit keeps what earlier steps pruned (its -inf slices) and prunes nothing more.
+    std::vector<double> pruned_share(n);
+    for (size_t i = 0; i < n; ++i) {
+      const auto& s = ctx.slice_scores[i];
+      pruned_share[i] = s.numel() ? s.isneginf().sum().item<double>() / double(s.numel()) : 0.0;
+    }
+    // Spread the target over the units that are pruned so the whole model still reaches it.
     double total = 0, pruned_pool = 0, already = 0;
     for (size_t i = 0; i < n; ++i) {
-      const double w = double(ctx.layers[i].weight.numel());
+      const double w = double(ctx.units[i].slices) * double(ctx.units[i].weights_per_slice);
       total += w;
-      if (spared[i]) already += w * (1.0 - ctx.layers[i].mask.mean().item<double>());
+      if (spared[i]) already += w * pruned_share[i];
       else pruned_pool += w;
     }
     const double r = pruned_pool > 0 ? std::min(1.0, std::max(0.0, (ctx.target_sparsity * total - already) / pruned_pool)) : 0.0;
     std::vector<double> out(n);
-    for (size_t i = 0; i < n; ++i) out[i] = spared[i] ? 1.0 - ctx.layers[i].mask.mean().item<double>() : r;
+    for (size_t i = 0; i < n; ++i) out[i] = spared[i] ? pruned_share[i] : r;
     return out;
   }
 
@@ -37,8 +43,8 @@ class Uniform final : public prunelab::RatioPolicy {
 
 PRUNELAB_PLUGIN(registrar) {
   registrar.add_ratio_policy(
-      {"uniform", "1.0.0", "the same fraction of slices in every layer",
-       {{"skip_first", prunelab::ParamType::Bool, false, "leave the first layer dense (others prune more)"},
-        {"skip_last", prunelab::ParamType::Bool, false, "leave the last layer dense (others prune more)"}}},
+      {"uniform", "1.0.0", "the same fraction of slices in every layer (prune unit)",
+       {{"skip_first", prunelab::ParamType::Bool, false, "leave the first unit dense (others prune more)"},
+        {"skip_last", prunelab::ParamType::Bool, false, "leave the last unit dense (others prune more)"}}},
       [](const prunelab::Params& p) { return std::make_unique<Uniform>(p); });
 }

@@ -15,8 +15,12 @@ struct Granularity {
   GranularityKind kind = GranularityKind::Element;
   int64_t n = 2;  // pattern only: keep n of every m
   int64_t m = 4;
+  /// channel only. false ("inner", the default): only channel groups that do not meet at a
+  /// residual addition are pruned (in a ResNet, the first conv of each block). true ("coupled"):
+  /// residual streams are pruned too, each stream's convs and shortcut sharing one decision.
+  bool coupled = false;
 
-  std::string name() const;  // "element", "pattern", ...
+  std::string name() const;  // "element", "pattern2:4", ..., "channel", "channel-coupled"
 };
 
 /// Names accepted in configs, in order from irregular to regular.

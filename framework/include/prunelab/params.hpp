@@ -24,6 +24,9 @@ struct ParamSpec {
   ParamType type;
   Value default_value;
   std::string help;
+  /// false for a parameter added after a plugin's first release: while it holds its default it
+  /// is left out of the run's canonical config, so runs from before it keep their hashes.
+  bool hashed_at_default = true;
 };
 
 /// Error raised for a bad parameter value; the config layer adds file and line.

@@ -4,11 +4,15 @@
 /// Contract, in the order the framework calls things at every pruning step of a run:
 ///   1. Schedule::plan() once per run: the sequence of (target sparsity, fine-tune steps).
 ///   2. Criterion::score(): a score per element or per slice, higher = keep.
-///   3. The framework reduces element scores to slices and marks already-pruned slices -inf.
-///   4. RatioPolicy::ratios(): the fraction of slices to prune in each layer.
-///   5. The framework picks the lowest-scored slices per layer, writes masks, zeroes weights.
+///   3. The framework reduces element scores to slices, groups them into prune units (one per
+///      layer; for channel granularity one per channel group, summing the group's producers),
+///      and marks already-pruned slices -inf.
+///   4. RatioPolicy::ratios(): the fraction of slices to prune in each unit.
+///   5. The framework picks the lowest-scored slices per unit, writes masks, zeroes weights
+///      (for a channel also its bias, BatchNorm scale and shift, and its consumers' inputs).
 ///   6. Criterion::after_masking(): may adjust the surviving weights (OBS, least-squares refit).
-///   7. The framework fine-tunes with masks re-applied after every optimizer step.
+///   7. The framework rewinds the weights if the step asks (lottery ticket), then fine-tunes with
+///      masks re-applied after every optimizer step (in a fresh session, or continuing the last).
 /// Only the framework changes masks or shapes.
 
 #include <prunelab/granularity.hpp>
@@ -28,7 +32,7 @@
 namespace prunelab {
 
 /// Bumped whenever a virtual function, a context field or PluginAbi changes. Loading is exact-match.
-inline constexpr int kPluginApiVersion = 2;
+inline constexpr int kPluginApiVersion = 3;
 
 /// One batch of the training split (inputs on the run's device, int64 labels).
 struct Batch {
@@ -54,12 +58,13 @@ class Calibration {
 class Evaluator {
  public:
   virtual ~Evaluator() = default;
-  /// Validation top-1 (0..1) after pruning each layer at `ratios[i]` of its slices by the current
-  /// scores, on at most `max_samples` validation samples; the model is restored exactly afterwards.
+  /// Validation top-1 (0..1) after pruning each prune unit at `ratios[i]` of its slices by the
+  /// current scores, on at most `max_samples` validation samples; the model is restored exactly.
   virtual double accuracy_with_ratios(const std::vector<double>& ratios, int64_t max_samples) = 0;
   /// Validation top-1 (0..1) of the model as it is now.
   virtual double accuracy(int64_t max_samples) = 0;
-  /// Effective MACs per sample if each layer were pruned at `ratios[i]` of its slices.
+  /// Effective MACs per sample if each prune unit were pruned at `ratios[i]` of its slices
+  /// (for channels, consumers' inputs included).
   virtual int64_t macs_with_ratios(const std::vector<double>& ratios) = 0;
 };
 
@@ -82,14 +87,27 @@ class BOOST_SYMBOL_VISIBLE Criterion {
   virtual void after_masking(CriterionContext& /*ctx*/) {}
 };
 
+/// What a ratio policy decides over. For element, pattern, vector and kernel granularity there is
+/// one unit per layer. For channel granularity a unit is a channel group the model declares: the
+/// layers whose output channels are pruned together (one conv, or every conv feeding one residual
+/// stream), so one decision removes a channel from all of them and from their consumers.
+struct PruneUnit {
+  std::string name;            // the layer's name, or the group's ("stage2.stream")
+  std::vector<size_t> layers;  // the producing layers, indices into RatioContext::layers
+  int64_t slices = 0;          // decisions in the unit (elements, kernels, channels, ...)
+  int64_t weights_per_slice = 0;  // producer weights one slice holds (what sparsity counts)
+};
+
 struct RatioContext {
   const std::vector<LayerView>& layers;
-  /// Per layer, flattened slice scores; already-pruned slices are -inf.
+  const std::vector<PruneUnit>& units;
+  /// Per unit, flattened slice scores; already-pruned slices are -inf.
   const std::vector<at::Tensor>& slice_scores;
-  /// Per layer, how many weights one slice holds.
-  const std::vector<int64_t>& weights_per_slice;
   Granularity granularity;
-  double target_sparsity = 0.0;  // fraction of all prunable weights to be zero after this step
+  /// Fraction of the units' weights (sum of slices x weights_per_slice) to be pruned after this
+  /// step. With one unit per layer that is the fraction of all prunable weights; for channels it
+  /// is the fraction of channels (weighted by their producer weights) removed from the groups.
+  double target_sparsity = 0.0;
   Evaluator* evaluator = nullptr;
   uint64_t seed = 0;
 };
@@ -97,7 +115,7 @@ struct RatioContext {
 class BOOST_SYMBOL_VISIBLE RatioPolicy {
  public:
   virtual ~RatioPolicy() = default;
-  /// Per layer, the fraction (0..1) of its slices to prune, already-pruned ones included.
+  /// Per unit, the fraction (0..1) of its slices to prune, already-pruned ones included.
   virtual std::vector<double> ratios(const RatioContext& ctx) = 0;
 };
 
@@ -105,12 +123,26 @@ class BOOST_SYMBOL_VISIBLE RatioPolicy {
 struct PruneStep {
   double target_sparsity = 0.0;
   int64_t finetune_steps = 0;
+  /// Keep training in the previous step's session (its optimizer momentum, and one LR schedule
+  /// spanning every step of the chain) instead of starting a fresh fine-tuning: gradual pruning
+  /// during training (AGP). Ignored on the first step.
+  bool continue_training = false;
+  /// Lottery-ticket rewinding: after pruning, reset the surviving weights (and every other
+  /// parameter and BatchNorm statistic) to the dense training's state at this optimizer step,
+  /// 0 = the initialisation, then fine-tune from there. -1 = no rewind.
+  int64_t rewind_to_step = -1;
+  /// With rewind_to_step: draw fresh initial values (another seed) instead of the original
+  /// ones, the random re-initialisation control of Frankle & Carbin.
+  bool random_reinit = false;
+  /// Peak learning rate of this step's fine-tuning session; < 0 = the config's finetune.lr.
+  double finetune_lr = -1.0;
 };
 
 struct ScheduleContext {
   double final_sparsity = 0.0;
   int64_t budget_steps = 0;     // total fine-tuning budget from the config's `finetune` section
   int64_t steps_per_epoch = 0;  // optimizer steps in one pass over the training split
+  int64_t dense_steps = 0;      // optimizer steps of the dense training (rewind points lie in [0, this])
 };
 
 class BOOST_SYMBOL_VISIBLE Schedule {

@@ -58,6 +58,7 @@ class Reader {
   double number(const YAML::Node& n, const std::string& k) const { return scalar<double>(n, k, "a number"); }
   int64_t integer(const YAML::Node& n, const std::string& k) const { return scalar<int64_t>(n, k, "an integer"); }
   std::string string(const YAML::Node& n, const std::string& k) const { return scalar<std::string>(n, k, "a string"); }
+  bool boolean(const YAML::Node& n, const std::string& k) const { return scalar<bool>(n, k, "true or false"); }
 
   std::string choice(const YAML::Node& n, const std::string& k, const std::vector<std::string>& choices) const {
     auto v = string(n, k);
@@ -113,7 +114,11 @@ class Reader {
     }
     try {
       spec.params = registry_.validate(kind, spec.type, raw);
-      spec.version = registry_.find(kind, spec.type)->info.version;
+      const auto& info = registry_.find(kind, spec.type)->info;
+      spec.version = info.version;
+      for (const auto& ps : info.params)
+        if (!ps.hashed_at_default && spec.params.values().at(ps.name) == ps.default_value)
+          spec.unhashed.push_back(ps.name);
       // Build it once now: range checks in the plugin's constructor fail here, with a line
       // number, instead of after a dense model has been trained.
       if (kind == ComponentKind::Criterion) registry_.make_criterion(spec.type, spec.params);
@@ -136,7 +141,7 @@ class Reader {
     std::string type;
     YAML::Node type_node = n;
     if (n.IsMap()) {
-      check_keys(n, key, {"type", "n", "m"});
+      check_keys(n, key, {"type", "n", "m", "scope"});
       type_node.reset(n["type"]);  // reset(): operator= would overwrite n itself
       if (!type_node) fail(n, key, "needs a 'type' key");
       if (n["n"]) g.n = integer(n["n"], key + ".n");
@@ -148,6 +153,10 @@ class Reader {
     else if (type == "vector") g.kind = GranularityKind::Vector;
     else if (type == "kernel") g.kind = GranularityKind::Kernel;
     else g.kind = GranularityKind::Channel;
+    if (n.IsMap() && n["scope"]) {
+      if (g.kind != GranularityKind::Channel) fail(n["scope"], key + ".scope", "only channel granularity has a scope");
+      g.coupled = choice(n["scope"], key + ".scope", {"inner", "coupled"}) == "coupled";
+    }
     if (g.kind == GranularityKind::Pattern && !(g.n >= 1 && g.n < g.m))
       fail(n, key, fmt::format("pattern needs 1 <= n < m, got n={} m={}", g.n, g.m));
     return g;
@@ -283,14 +292,25 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
   base.finetune.optim.bn_l1 = 0.0;
   base.finetune.optim.group_lasso = 0.0;
   if (auto f = root["finetune"]) {
-    r.check_keys(f, "finetune", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule", "bn_l1", "group_lasso"});
+    r.check_keys(f, "finetune", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule", "bn_l1", "group_lasso", "distill"});
+    if (auto kd = f["distill"]) {
+      r.check_keys(kd, "finetune.distill", {"weight", "temperature"});
+      auto& d = base.finetune.distill;
+      if (kd["weight"]) d.weight = r.number(kd["weight"], "finetune.distill.weight");
+      if (kd["temperature"]) d.temperature = r.number(kd["temperature"], "finetune.distill.temperature");
+      if (!(d.weight >= 0.0 && d.weight <= 1.0)) r.fail(kd["weight"], "finetune.distill.weight", "must be in [0, 1]");
+      if (!(d.temperature > 0.0)) r.fail(kd["temperature"], "finetune.distill.temperature", "must be > 0");
+    }
     if (f["epochs"]) base.finetune.epochs = r.number(f["epochs"], "finetune.epochs");
     if (base.finetune.epochs < 0) r.fail(f["epochs"], "finetune.epochs", "must be >= 0");
     base.finetune.optim = optim(r, f, "finetune", base.finetune.optim);
   }
   if (auto e = root["eval"]) {
-    r.check_keys(e, "eval", {"batch_size"});
+    r.check_keys(e, "eval", {"batch_size", "latency_repeats", "save_models"});
     if (e["batch_size"]) base.eval.batch_size = r.integer(e["batch_size"], "eval.batch_size");
+    if (e["latency_repeats"]) base.eval.latency_repeats = r.integer(e["latency_repeats"], "eval.latency_repeats");
+    if (base.eval.latency_repeats < 0) r.fail(e["latency_repeats"], "eval.latency_repeats", "must be >= 0");
+    if (e["save_models"]) base.eval.save_models = r.boolean(e["save_models"], "eval.save_models");
   }
 
   if (!root["model"]) r.fail(root, "model", fmt::format("missing (one of: {})", fmt::join(network_names(), ", ")));
@@ -319,13 +339,6 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
     if (!(s >= 0.0 && s < 1.0)) r.fail(n, "prune.sparsity", fmt::format("{} is outside [0, 1)", s));
     sparsities.push_back(s);
   }
-
-  for (const auto& g : grans)
-    for (double s : sparsities)
-      if (g.kind == GranularityKind::Pattern && std::abs(s - (1.0 - double(g.n) / double(g.m))) > 1e-9)
-        r.fail(prune["sparsity"], "prune.sparsity",
-               fmt::format("pattern {}:{} prunes exactly {:g} of the weights; set sparsity to that (or exclude the pair)",
-                           g.n, g.m, 1.0 - double(g.n) / double(g.m)));
 
   std::vector<YAML::Node> exclusions;
   if (auto ex = root["exclude"]) {
@@ -360,6 +373,11 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
                     ++exclusion_hits[k];
                   }
                 if (drop) continue;
+                // N:M fixes the sparsity; checked after exclusions so a grid can pair it with one value.
+                if (g.kind == GranularityKind::Pattern && std::abs(s - (1.0 - double(g.n) / double(g.m))) > 1e-9)
+                  r.fail(prune["sparsity"], "prune.sparsity",
+                         fmt::format("pattern {}:{} prunes exactly {:g} of the weights; set sparsity to that (or "
+                                     "exclude the other values for it)", g.n, g.m, 1.0 - double(g.n) / double(g.m)));
                 run.index = static_cast<int64_t>(exp.runs.size());
                 exp.runs.push_back(std::move(run));
               }

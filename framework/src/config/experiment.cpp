@@ -19,7 +19,8 @@ std::string stable_hash(const std::string& text) {
 
 std::string ComponentSpec::to_json() const {
   JsonObject params_o;
-  for (const auto& [k, v] : params.values()) params_o.set(k, v);
+  for (const auto& [k, v] : params.values())
+    if (std::find(unhashed.begin(), unhashed.end(), k) == unhashed.end()) params_o.set(k, v);
   JsonObject o;
   o.set("type", type).set("version", version).set("params", params_o);
   return o.str();
@@ -59,8 +60,9 @@ JsonObject optim_obj(const OptimSpec& s) {
 }
 JsonObject gran_obj(const Granularity& g) {
   JsonObject o;
-  o.set("type", g.kind == GranularityKind::Pattern ? std::string("pattern") : g.name());
+  o.set("type", granularity_names()[static_cast<size_t>(g.kind)]);
   if (g.kind == GranularityKind::Pattern) o.set("n", g.n).set("m", g.m);
+  if (g.kind == GranularityKind::Channel) o.set("scope", std::string(g.coupled ? "coupled" : "inner"));
   return o;
 }
 }  // namespace
@@ -84,6 +86,11 @@ std::string RunSpec::canonical_json() const {
   train_o.set("epochs", train.epochs);
   JsonObject ft = optim_obj(finetune.optim);
   ft.set("epochs", finetune.epochs);
+  if (finetune.distill.weight != 0.0) {  // written only when used: older runs keep their hashes
+    JsonObject kd;
+    kd.set("weight", finetune.distill.weight).set("temperature", finetune.distill.temperature);
+    ft.set("distill", kd);
+  }
   JsonObject prune;
   prune.set_raw("criterion", criterion.to_json()).set_raw("ratio_policy", ratio_policy.to_json())
       .set_raw("schedule", schedule.to_json()).set_raw("granularity", to_json(granularity))

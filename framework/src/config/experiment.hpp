@@ -18,6 +18,7 @@ struct ComponentSpec {
   std::string version;  // the plugin's version: a changed plugin is a different run
   Params params;
   std::vector<std::string> explicit_keys;  // the keys the config wrote, for labels
+  std::vector<std::string> unhashed;       // at a default that ParamSpec keeps out of the hash
   std::string to_json() const;
   /// Short name for tables: the type, plus explicitly set parameters: "one_shot(epochs=0)".
   std::string label() const;
@@ -31,10 +32,13 @@ struct TrainSpec {
 struct FinetuneSpec {
   double epochs = 1;  // the total fine-tuning budget of a run; schedules split it
   OptimSpec optim;    // lr defaults to the dense lr / 10
+  DistillSpec distill;  // knowledge distillation from the dense model (weight 0 = off)
 };
 
 struct EvalSpec {
   int64_t batch_size = 128;  // measured fastest on CPU: larger batches fall out of cache
+  int64_t latency_repeats = 20;  // timed passes per model and batch size (1 and 64); 0 = skip
+  bool save_models = true;       // write the masked and the physically pruned model of each run
 };
 
 struct RunSpec {

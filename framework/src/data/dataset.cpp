@@ -52,6 +52,18 @@ DataSplits make_synthetic(const DataSpec& spec) {
 
 }  // namespace
 
+int64_t train_split_size(const DataSpec& spec) {
+  int64_t n = 0;
+  if (spec.dataset == "synthetic") {
+    n = spec.synthetic_train;
+  } else {
+    const std::string root = spec.root.empty() ? default_fashion_mnist_root() : spec.root;
+    n = read_idx(find_file(root, "train-labels-idx1-ubyte")).size(0) - spec.val_size;  // labels only: small
+  }
+  if (spec.train_limit > 0) n = std::min(n, spec.train_limit);
+  return std::max<int64_t>(0, n);
+}
+
 DataSplits load_data(const DataSpec& spec) {
   DataSplits out;
   if (spec.dataset == "synthetic") {
@@ -93,8 +105,12 @@ BatchSampler::BatchSampler(const TensorDataset& data, int64_t batch_size, uint64
   reshuffle();
 }
 
+int64_t batches_per_epoch(int64_t samples, int64_t batch_size) {
+  return std::max<int64_t>(1, samples / std::max<int64_t>(1, std::min(batch_size, samples)));
+}
+
 int64_t batches_per_epoch(const TensorDataset& data, int64_t batch_size) {
-  return std::max<int64_t>(1, data.size() / std::max<int64_t>(1, std::min(batch_size, data.size())));
+  return batches_per_epoch(data.size(), batch_size);
 }
 
 int64_t BatchSampler::batches_per_epoch() const { return prunelab::batches_per_epoch(data_, batch_size_); }

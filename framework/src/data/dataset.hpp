@@ -43,6 +43,10 @@ at::Tensor read_idx(const std::string& path);
 
 /// Optimizer steps in one pass over `data` (the last partial batch is dropped, at least 1).
 int64_t batches_per_epoch(const TensorDataset& data, int64_t batch_size);
+int64_t batches_per_epoch(int64_t samples, int64_t batch_size);
+
+/// Size of the training split load_data() would produce, without loading the images.
+int64_t train_split_size(const DataSpec& spec);
 
 /// Shuffled mini-batches over a dataset; the order depends only on (seed, epoch).
 class BatchSampler {

@@ -8,6 +8,8 @@ LeNet300::LeNet300(const InputShape& s) {
   fc1_ = register_module("fc1", std::make_shared<LinearLayerImpl>(s.channels * s.height * s.width, 300));
   fc2_ = register_module("fc2", std::make_shared<LinearLayerImpl>(300, 100));
   fc3_ = register_module("fc3", std::make_shared<LinearLayerImpl>(100, s.classes));
+  declare_channel_group({"fc1", {fc1_}, {{fc2_, 1}}});
+  declare_channel_group({"fc2", {fc2_}, {{fc3_, 1}}});
 }
 
 at::Tensor LeNet300::forward(const at::Tensor& x) {
@@ -25,6 +27,11 @@ LeNet5::LeNet5(const InputShape& s) {
   fc1_ = register_module("fc1", std::make_shared<LinearLayerImpl>(flat, 120));
   fc2_ = register_module("fc2", std::make_shared<LinearLayerImpl>(120, 84));
   fc3_ = register_module("fc3", std::make_shared<LinearLayerImpl>(84, s.classes));
+  // fc1 reads conv2's output flattened (channel-major): each channel is h*w input columns.
+  declare_channel_group({"conv1", {conv1_}, {{conv2_, 1}}});
+  declare_channel_group({"conv2", {conv2_}, {{fc1_, flat / 16}}});
+  declare_channel_group({"fc1", {fc1_}, {{fc2_, 1}}});
+  declare_channel_group({"fc2", {fc2_}, {{fc3_, 1}}});
 }
 
 at::Tensor LeNet5::features(const at::Tensor& x) {

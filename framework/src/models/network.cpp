@@ -23,6 +23,29 @@ std::vector<PrunableEntry> Network::prunable_layers() {
   return out;
 }
 
+std::vector<ChannelGroup> Network::channel_groups() {
+  const auto layers = prunable_layers();
+  auto index_of = [&](const std::shared_ptr<PrunableLayerImpl>& l, const std::string& group) {
+    for (size_t i = 0; i < layers.size(); ++i)
+      if (layers[i].layer == l) return i;
+    throw std::logic_error(fmt::format("channel group '{}' names a layer the model did not register", group));
+  };
+  std::vector<ChannelGroup> out;
+  for (const auto& d : groups_) {
+    ChannelGroup g;
+    g.name = d.name;
+    g.residual = d.residual;
+    for (const auto& p : d.producers) g.producers.push_back(index_of(p, d.name));
+    for (const auto& [c, spatial] : d.consumers) g.consumers.push_back({index_of(c, d.name), spatial});
+    g.channels = layers[g.producers.at(0)].layer->weight.size(0);
+    for (size_t p : g.producers)
+      if (layers[p].layer->weight.size(0) != g.channels)
+        throw std::logic_error(fmt::format("channel group '{}': producers disagree on the channel count", d.name));
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
 void Network::pair_with_bn(const std::shared_ptr<PrunableLayerImpl>& layer,
                            const std::shared_ptr<torch::nn::BatchNorm2dImpl>& bn) {
   bn_of_[layer.get()] = bn;

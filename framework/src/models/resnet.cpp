@@ -38,21 +38,40 @@ CifarResNet::CifarResNet(int depth, const InputShape& s) {
   conv_ = register_module("conv", std::make_shared<Conv2dLayerImpl>(ConvSpec{s.channels, 16, 3, 1, 1}));
   bn_ = register_module("bn", make_bn(16));
   pair_with_bn(conv_, bn_);
+  // The residual stream of a stage: every tensor added into it shares its channels, so the stem
+  // (or the previous stage) and each block's conv2 and projection shortcut form one group, read
+  // by every block's conv1 and shortcut and finally by the classifier.
+  GroupDecl stream{"stem.stream", {conv_}, {}, /*residual=*/true};
   int64_t in = 16;
   for (int stage = 0; stage < 3; ++stage) {
     const int64_t out = 16 << stage;
     for (int b = 0; b < blocks_per_stage; ++b) {
       const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
+      const std::string name = fmt::format("stage{}_block{}", stage + 1, b);
       auto block = std::make_shared<BasicBlock>(in, out, stride);
-      register_module(fmt::format("stage{}_block{}", stage + 1, b), block);
+      register_module(name, block);
       pair_with_bn(block->conv1, block->bn1);
       pair_with_bn(block->conv2, block->bn2);
       if (block->shortcut) pair_with_bn(block->shortcut, block->shortcut_bn);
+      stream.consumers.push_back({block->conv1, 1});
+      if (block->shortcut) {
+        // A projection starts a new stream: the old one ends at this block's inputs.
+        stream.consumers.push_back({block->shortcut, 1});
+        declare_channel_group(std::move(stream));
+        stream = GroupDecl{fmt::format("stage{}.stream", stage + 1), {block->shortcut}, {}, true};
+      } else if (b == 0 && stage == 0) {
+        stream.name = "stage1.stream";  // the stem's output flows straight into stage 1
+      }
+      stream.producers.push_back(block->conv2);
+      // Inside a block, conv1's channels reach only conv2: prunable without touching the stream.
+      declare_channel_group({name + ".conv1", {block->conv1}, {{block->conv2, 1}}, false});
       blocks_.push_back(block);
       in = out;
     }
   }
   fc_ = register_module("fc", std::make_shared<LinearLayerImpl>(64, s.classes));
+  stream.consumers.push_back({fc_, 1});
+  declare_channel_group(std::move(stream));
 }
 
 at::Tensor CifarResNet::forward(const at::Tensor& x) {

@@ -12,37 +12,46 @@
 
 namespace prunelab {
 
-StepEvaluator::StepEvaluator(Network& net, MaskSet& masks, const TensorDataset& val,
-                             const Granularity& g, int64_t batch_size, c10::Device device)
-    : net_(net), masks_(masks), val_(val), granularity_(g), batch_size_(batch_size), device_(device) {}
+StepEvaluator::StepEvaluator(Network& net, MaskSet& masks, const UnitLayout& layout,
+                             const TensorDataset& val, int64_t batch_size, c10::Device device)
+    : net_(net), masks_(masks), layout_(layout), val_(val), batch_size_(batch_size), device_(device) {}
 
-std::vector<at::Tensor> StepEvaluator::hypothetical_slice_masks(const std::vector<double>& ratios) {
+LayerMasks StepEvaluator::hypothetical_masks(const std::vector<double>& ratios) {
   if (!scores_) throw std::logic_error("StepEvaluator used outside a pruning step");
-  return select_slices(*scores_, ratios, masks_.views(), granularity_);
+  return layout_.expand(select_slices(*scores_, ratios, layout_.units(), masks_.views(), layout_.granularity()));
 }
 
 double StepEvaluator::accuracy_with_ratios(const std::vector<double>& ratios, int64_t max_samples) {
-  auto slice_masks = hypothetical_slice_masks(ratios);
-  auto& layers = masks_.layers();
-  std::vector<at::Tensor> saved;
-  {
-    at::NoGradGuard no_grad;
-    for (size_t i = 0; i < layers.size(); ++i) {
-      auto& w = layers[i].layer->weight;
-      saved.push_back(w.clone());
-      auto grid = slice_grid_shape(granularity_, w.sizes());
-      w.mul_(expand_slice_mask(slice_masks[i].reshape(grid), granularity_, w.sizes()).to(w.device()));
+  const auto hypothetical = hypothetical_masks(ratios);
+  // Everything a mask may zero: weights, and for channels the biases and BatchNorm entries.
+  std::vector<std::pair<at::Tensor, at::Tensor>> touched;  // (parameter, mask)
+  const auto& layers = masks_.layers();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    touched.emplace_back(layers[i].layer->weight, hypothetical.weight[i]);
+    const auto& cm = hypothetical.channel[i];
+    if (layers[i].layer->bias.defined()) touched.emplace_back(layers[i].layer->bias, cm);
+    if (layers[i].bn) {
+      touched.emplace_back(layers[i].bn->weight, cm);
+      touched.emplace_back(layers[i].bn->bias, cm);
     }
   }
-  // Restore the weights however evaluation ends.
+  std::vector<at::Tensor> saved;
+  // Restore the parameters however evaluation ends.
   struct Restore {
-    const std::vector<PrunableEntry>& layers;
+    std::vector<std::pair<at::Tensor, at::Tensor>>& touched;
     std::vector<at::Tensor>& saved;
     ~Restore() {
       at::NoGradGuard no_grad;
-      for (size_t i = 0; i < layers.size(); ++i) layers[i].layer->weight.copy_(saved[i]);
+      for (size_t i = 0; i < saved.size(); ++i) touched[i].first.copy_(saved[i]);
     }
-  } restore{layers, saved};
+  } restore{touched, saved};
+  {
+    at::NoGradGuard no_grad;
+    for (auto& [param, mask] : touched) {
+      saved.push_back(param.clone());
+      param.mul_(mask);
+    }
+  }
   return evaluate(net_, val_, batch_size_, device_, max_samples).top1;
 }
 
@@ -51,14 +60,12 @@ double StepEvaluator::accuracy(int64_t max_samples) {
 }
 
 int64_t StepEvaluator::macs_with_ratios(const std::vector<double>& ratios) {
-  auto slice_masks = hypothetical_slice_masks(ratios);
+  const auto hypothetical = hypothetical_masks(ratios);
   auto& layers = masks_.layers();
   int64_t macs = 0;
   for (size_t i = 0; i < layers.size(); ++i) {
     auto& w = layers[i].layer->weight;
-    auto grid = slice_grid_shape(granularity_, w.sizes());
-    auto full = expand_slice_mask(slice_masks[i].reshape(grid), granularity_, w.sizes()).to(w.device());
-    macs += (w.ne(0).to(at::kFloat) * full).sum().item<int64_t>() * layers[i].layer->macs_per_weight();
+    macs += (w.ne(0).to(at::kFloat) * hypothetical.weight[i]).sum().item<int64_t>() * layers[i].layer->macs_per_weight();
   }
   return macs;
 }

@@ -2,7 +2,7 @@
 /// The framework's Evaluator and Calibration: what ratio policies and criteria may ask of the model.
 
 #include "data/dataset.hpp"
-#include "prune/masks.hpp"
+#include "prune/units.hpp"
 
 #include <prunelab/plugin_api.hpp>
 
@@ -12,10 +12,10 @@
 
 namespace prunelab {
 
-/// Evaluates hypothetical per-layer ratios on the validation split without touching the masks.
+/// Evaluates hypothetical per-unit ratios on the validation split without touching the masks.
 class StepEvaluator : public Evaluator {
  public:
-  StepEvaluator(Network& net, MaskSet& masks, const TensorDataset& val, const Granularity& g,
+  StepEvaluator(Network& net, MaskSet& masks, const UnitLayout& layout, const TensorDataset& val,
                 int64_t batch_size, c10::Device device);
   /// The slice scores of the current step (set by prune_step before the policy runs).
   void set_scores(const std::vector<at::Tensor>* scores) { scores_ = scores; }
@@ -25,11 +25,11 @@ class StepEvaluator : public Evaluator {
   int64_t macs_with_ratios(const std::vector<double>& ratios) override;
 
  private:
-  std::vector<at::Tensor> hypothetical_slice_masks(const std::vector<double>& ratios);
+  LayerMasks hypothetical_masks(const std::vector<double>& ratios);
   Network& net_;
   MaskSet& masks_;
+  const UnitLayout& layout_;
   const TensorDataset& val_;
-  Granularity granularity_;
   int64_t batch_size_;
   c10::Device device_;
   const std::vector<at::Tensor>* scores_ = nullptr;

@@ -14,7 +14,7 @@ std::string Granularity::name() const {
     case GranularityKind::Pattern: return fmt::format("pattern{}:{}", n, m);
     case GranularityKind::Vector: return "vector";
     case GranularityKind::Kernel: return "kernel";
-    case GranularityKind::Channel: return "channel";
+    case GranularityKind::Channel: return coupled ? "channel-coupled" : "channel";
   }
   return "?";
 }

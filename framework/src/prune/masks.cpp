@@ -5,19 +5,41 @@
 
 namespace prunelab {
 
-MaskSet::MaskSet(Network& net) : layers_(net.prunable_layers()) {
-  for (auto& e : layers_) masks_.push_back(at::ones_like(e.layer->weight));
+MaskSet::MaskSet(Network& net) : layers_(net.prunable_layers()), groups_(net.channel_groups()) {
+  for (auto& e : layers_) {
+    masks_.push_back(at::ones_like(e.layer->weight));
+    channel_masks_.push_back(at::ones({e.layer->weight.size(0)}, e.layer->weight.options()));
+  }
 }
+
+namespace {
+// The per-output-channel tensors a channel mask covers: bias, BatchNorm scale and shift.
+template <typename F>
+void for_channel_params(const PrunableEntry& e, F&& f) {
+  if (e.layer->bias.defined()) f(e.layer->bias);
+  if (e.bn) {
+    f(e.bn->weight);
+    f(e.bn->bias);
+  }
+}
+}  // namespace
 
 void MaskSet::apply() {
   at::NoGradGuard no_grad;
-  for (size_t i = 0; i < layers_.size(); ++i) layers_[i].layer->weight.mul_(masks_[i]);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i].layer->weight.mul_(masks_[i]);
+    for_channel_params(layers_[i], [&](at::Tensor& t) { t.mul_(channel_masks_[i]); });
+  }
 }
 
 void MaskSet::mask_gradients() {
   for (size_t i = 0; i < layers_.size(); ++i) {
     auto& g = layers_[i].layer->weight.mutable_grad();
     if (g.defined()) g.mul_(masks_[i]);
+    for_channel_params(layers_[i], [&](at::Tensor& t) {
+      auto& tg = t.mutable_grad();
+      if (tg.defined()) tg.mul_(channel_masks_[i]);
+    });
   }
 }
 

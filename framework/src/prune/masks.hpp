@@ -15,10 +15,17 @@ class MaskSet {
   explicit MaskSet(Network& net);
 
   const std::vector<PrunableEntry>& layers() const { return layers_; }
+  /// Weight masks, one per layer, weight-shaped.
   std::vector<at::Tensor>& masks() { return masks_; }
+  /// Output-channel masks, one [out] per layer: applied to the layer's bias and to the scale and
+  /// shift of its BatchNorm, so a pruned channel outputs exactly zero (as if it were removed).
+  /// All ones except under channel granularity.
+  std::vector<at::Tensor>& channel_masks() { return channel_masks_; }
+  const std::vector<ChannelGroup>& groups() const { return groups_; }
   size_t size() const { return layers_.size(); }
 
-  /// Zero every masked weight (after each optimizer step, after loading, after pruning).
+  /// Zero every masked weight, bias and BatchNorm entry (after each optimizer step, after
+  /// loading, after pruning).
   void apply();
   /// Zero gradients of masked weights so momentum and weight decay never act on them.
   void mask_gradients();
@@ -27,7 +34,8 @@ class MaskSet {
 
  private:
   std::vector<PrunableEntry> layers_;
-  std::vector<at::Tensor> masks_;
+  std::vector<ChannelGroup> groups_;
+  std::vector<at::Tensor> masks_, channel_masks_;
 };
 
 }  // namespace prunelab

@@ -12,40 +12,9 @@
 
 namespace prunelab {
 
-std::vector<int64_t> weights_per_slice(const std::vector<LayerView>& layers, const Granularity& g) {
-  std::vector<int64_t> out;
-  for (const auto& l : layers) out.push_back(weights_per_slice(g, l.weight.sizes()));
-  return out;
-}
-
 std::vector<at::Tensor> slice_scores(Criterion& criterion, CriterionContext& ctx) {
   at::NoGradGuard no_grad;
-  auto raw = criterion.score(ctx);
-  if (raw.size() != ctx.layers.size())
-    throw std::runtime_error(fmt::format("criterion returned {} score tensors for {} layers",
-                                         raw.size(), ctx.layers.size()));
-  std::vector<at::Tensor> out;
-  for (size_t i = 0; i < raw.size(); ++i) {
-    const auto& layer = ctx.layers[i];
-    const auto grid = slice_grid_shape(ctx.granularity, layer.weight.sizes());
-    at::Tensor s = raw[i].detach().to(at::kFloat);
-    if (s.sizes().vec() != grid) {
-      if (s.sizes() != layer.weight.sizes())
-        throw std::runtime_error(fmt::format(
-            "criterion scores for layer '{}' have shape {}, expected the weight's {} or the slice grid's",
-            layer.name, fmt::join(s.sizes(), "x"), fmt::join(layer.weight.sizes(), "x")));
-      s = reduce_to_slices(s, ctx.granularity, criterion.slice_norm_p());
-    } else {
-      s = s.abs();  // one rule for every granularity: a slice scores the Lp norm of |scores|
-    }
-    if (!at::isfinite(s).all().item<bool>())
-      throw std::runtime_error(fmt::format("criterion returned NaN or infinite scores for layer '{}'", layer.name));
-    // A slice whose weights are all masked is pruned for good.
-    auto alive = reduce_to_slices(layer.mask.to(at::kFloat), ctx.granularity, 1.0).gt(0);
-    s = at::where(alive, s, at::full({}, -std::numeric_limits<float>::infinity()));
-    out.push_back(s.flatten().contiguous());
-  }
-  return out;
+  return layer_slice_scores(criterion.score(ctx), ctx.layers, ctx.granularity, criterion.slice_norm_p());
 }
 
 namespace {
@@ -69,22 +38,25 @@ at::Tensor nm_mask(const at::Tensor& scores, const LayerView& layer, const Granu
 
 std::vector<at::Tensor> select_slices(const std::vector<at::Tensor>& scores,
                                       const std::vector<double>& ratios,
+                                      const std::vector<PruneUnit>& units,
                                       const std::vector<LayerView>& layers, const Granularity& g) {
   if (ratios.size() != scores.size())
-    throw std::runtime_error(fmt::format("ratio policy returned {} ratios for {} layers",
+    throw std::runtime_error(fmt::format("ratio policy returned {} ratios for {} prune units",
                                          ratios.size(), scores.size()));
   std::vector<at::Tensor> out;
   for (size_t i = 0; i < scores.size(); ++i) {
     if (g.kind == GranularityKind::Pattern) {
-      out.push_back(nm_mask(scores[i], layers[i], g));
+      out.push_back(nm_mask(scores[i], layers[units[i].layers.at(0)], g));
       continue;
     }
     const double r = ratios[i];
     if (!(r >= 0.0 && r <= 1.0))
-      throw std::runtime_error(fmt::format("ratio {} for layer '{}' is outside [0, 1]", r, layers[i].name));
+      throw std::runtime_error(fmt::format("ratio {} for '{}' is outside [0, 1]", r, units[i].name));
     const int64_t n = scores[i].numel();
     const int64_t already = scores[i].isinf().logical_and(scores[i].lt(0)).sum().item<int64_t>();
-    const int64_t k = std::max<int64_t>(already, std::llround(r * double(n)));
+    int64_t k = std::max<int64_t>(already, std::llround(r * double(n)));
+    // A channel group with no channel left would cut the network in two.
+    if (g.kind == GranularityKind::Channel) k = std::min(k, n - 1);
     auto mask = at::ones({n}, scores[i].options().dtype(at::kFloat));
     if (k > 0) {
       // Stable sort: ties break by position, identically on every run and thread count.
@@ -97,25 +69,27 @@ std::vector<at::Tensor> select_slices(const std::vector<at::Tensor>& scores,
   return out;
 }
 
-void write_masks(MaskSet& masks, const std::vector<at::Tensor>& slice_masks, const Granularity& g) {
+std::vector<at::Tensor> select_slices(const std::vector<at::Tensor>& scores, const std::vector<double>& ratios,
+                                      const std::vector<LayerView>& layers, const Granularity& g) {
+  return select_slices(scores, ratios, layer_units(layers, g), layers, g);
+}
+
+void write_masks(MaskSet& masks, const LayerMasks& m) {
   at::NoGradGuard no_grad;
-  auto& ms = masks.masks();
-  for (size_t i = 0; i < ms.size(); ++i) {
-    const auto shape = ms[i].sizes();
-    auto grid = slice_grid_shape(g, shape);
-    auto full = expand_slice_mask(slice_masks[i].reshape(grid).to(ms[i].scalar_type()), g, shape);
-    ms[i].copy_(full.to(ms[i].device()));
+  for (size_t i = 0; i < masks.size(); ++i) {
+    masks.masks()[i].copy_(m.weight[i]);
+    masks.channel_masks()[i].copy_(m.channel[i]);
   }
   masks.apply();
 }
 
-PruneStepResult prune_step(MaskSet& masks, Criterion& criterion, RatioPolicy& policy,
-                           const Granularity& g, double target, Calibration* calibration,
+PruneStepResult prune_step(MaskSet& masks, const UnitLayout& layout, Criterion& criterion,
+                           RatioPolicy& policy, double target, Calibration* calibration,
                            StepEvaluator* evaluator, uint64_t seed) {
   auto views = masks.views();
+  const auto& g = layout.granularity();
   CriterionContext cctx{views, g, calibration, seed};
-  auto scores = slice_scores(criterion, cctx);
-  auto per_slice = weights_per_slice(views, g);
+  auto scores = layout.unit_scores(slice_scores(criterion, cctx));
   PruneStepResult result;
   {
     // The evaluator may only use this step's scores while the policy runs, even if it throws.
@@ -124,10 +98,10 @@ PruneStepResult prune_step(MaskSet& masks, Criterion& criterion, RatioPolicy& po
       ~ScoresInUse() { if (e) e->set_scores(nullptr); }
     } in_use{evaluator};
     if (evaluator) evaluator->set_scores(&scores);
-    RatioContext rctx{views, scores, per_slice, g, target, evaluator, seed};
+    RatioContext rctx{views, layout.units(), scores, g, target, evaluator, seed};
     result.ratios = policy.ratios(rctx);
   }
-  write_masks(masks, select_slices(scores, result.ratios, views, g), g);
+  write_masks(masks, layout.expand(select_slices(scores, result.ratios, layout.units(), views, g)));
   {
     at::NoGradGuard no_grad;  // weight updates (OBS, refits) act on leaf parameters in place
     criterion.after_masking(cctx);

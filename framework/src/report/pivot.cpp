@@ -36,7 +36,9 @@ const std::vector<std::string>& pivot_col_fields() {
   return f;
 }
 const std::vector<std::string>& pivot_metrics() {
-  static const std::vector<std::string> m = {"top1", "drop", "compression", "speedup", "latency"};
+  static const std::vector<std::string> m = {"top1",           "drop",       "compression",     "speedup",
+                                             "speedup_physical", "measured_speedup", "measured_speedup_b1",
+                                             "latency",        "weight_sparsity"};
   return m;
 }
 
@@ -52,9 +54,15 @@ std::pair<std::string, std::string> metric_sql(const std::string& metric) {
   if (metric == "drop") return {"100.0 * (dense_top1 - top1)", "top-1 drop vs dense (points)"};
   if (metric == "compression") return {"compression", "compression (params / nonzero params)"};
   if (metric == "speedup") return {"speedup", "theoretical speed-up (MACs / effective MACs)"};
-  throw std::invalid_argument(
-      "metric 'latency': this database has no latency measurements yet (physically pruned models are not "
-      "built by this version)");
+  if (metric == "speedup_physical")
+    return {"speedup_physical", "MACs speed-up of the physically pruned model (dense MACs / its MACs)"};
+  if (metric == "measured_speedup")
+    return {"measured_speedup_b64", "measured speed-up at batch 64 (dense latency / physically pruned latency)"};
+  if (metric == "measured_speedup_b1")
+    return {"measured_speedup_b1", "measured speed-up at batch 1 (dense latency / physically pruned latency)"};
+  if (metric == "latency") return {"latency_b64_ms", "latency of the physically pruned model at batch 64 (ms, median)"};
+  if (metric == "weight_sparsity") return {"100.0 * weight_sparsity", "weight sparsity (% of prunable weights zero)"};
+  throw std::invalid_argument("unknown metric " + metric);
 }
 }  // namespace
 

@@ -20,7 +20,7 @@ struct PivotSpec {
   /// Row fields: any of experiment, model, dataset, granularity, criterion, ratio_policy, schedule.
   std::vector<std::string> rows = {"model", "granularity", "criterion", "ratio_policy", "schedule"};
   std::string cols = "target_sparsity";  // or target_compression = 1 / (1 - target sparsity)
-  std::string metric = "top1";           // top1 | drop | compression | speedup | latency
+  std::string metric = "top1";  // one of pivot_metrics(): top1, drop, compression, speedup, ...
   std::string where;                     // extra SQL condition on the results view
 };
 

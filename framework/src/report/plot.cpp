@@ -127,15 +127,14 @@ void make_plot(SQLite::Database& db, const PlotSpec& spec) {
     script += series_plot(gp, t, t, true);
   } else if (spec.kind == "speedup") {
     PivotSpec xs = spec.pivot, ys = spec.pivot;
-    xs.metric = "speedup";
-    if (ys.metric == "speedup" || ys.metric == "compression") ys.metric = "top1";
+    xs.metric = spec.x_metric;
+    if (ys.metric == xs.metric || ys.metric == "speedup" || ys.metric == "compression") ys.metric = "top1";
     auto x = make_pivot(db, xs), y = make_pivot(db, ys);
     if (y.row_keys.empty()) throw std::runtime_error("nothing to plot: no finished runs match");
-    script += fmt::format("set title {}\n", quote(spec.title.empty() ? fmt::format("{}: {} vs theoretical speed-up",
-                                                                                  experiment_title(y), y.metric_label)
+    script += fmt::format("set title {}\n", quote(spec.title.empty() ? fmt::format("{}: {} vs {}", experiment_title(y),
+                                                                                  y.metric_label, xs.metric)
                                                                      : spec.title));
-    script += fmt::format("set xlabel {}\nset ylabel {}\nset logscale x 2\n",
-                          quote("theoretical speed-up (MACs / effective MACs)"), quote(y.metric_label));
+    script += fmt::format("set xlabel {}\nset ylabel {}\nset logscale x 2\n", quote(x.metric_label), quote(y.metric_label));
     script += series_plot(gp, x, y, false);
   } else if (spec.kind == "layers") {
     int64_t run = spec.run_id;

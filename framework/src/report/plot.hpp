@@ -13,6 +13,7 @@ struct PlotSpec {
   std::string kind = "accuracy";  // accuracy | speedup | layers | sensitivity
   std::string out;                // .png or .svg
   PivotSpec pivot;                // rows, columns and filter of accuracy/speedup charts
+  std::string x_metric = "speedup";  // speedup charts: speedup | speedup_physical | measured_speedup | ...
   int64_t run_id = 0;             // layers: which run (0 = the latest finished one)
   int width = 900, height = 600;
   std::string title;              // default: derived from the kind and the experiment

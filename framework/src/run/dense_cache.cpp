@@ -1,5 +1,6 @@
 #include "run/dense_cache.hpp"
 
+#include "run/plan.hpp"
 #include "run/progress.hpp"
 #include "train/trainer.hpp"
 
@@ -82,8 +83,7 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
   } else {
     progress.phase("dense training");
     const auto t0 = std::chrono::steady_clock::now();
-    const auto steps = static_cast<int64_t>(
-        std::llround(run.train.epochs * double(batches_per_epoch(data.train, run.train.optim.batch_size))));
+    const auto steps = dense_training_steps(run, data.train.size());
     train_steps(*m.net, data.train, run.train.optim, steps, static_cast<uint64_t>(run.seed), nullptr,
                 [&](const TrainProgress& p) { progress.train(p.step, p.total, p.loss); }, device);
     m.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -96,6 +96,26 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
                                  run.seed, 100 * m.top1, 100 * m.top1_val, m.train_seconds, path));
   }
   return memo_.emplace(hash, std::move(m)).first->second;
+}
+
+std::shared_ptr<Network> DenseCache::snapshot(const RunSpec& run, const DataSplits& data, const c10::Device& device,
+                                              Progress& progress, int64_t step) {
+  torch::manual_seed(static_cast<uint64_t>(run.seed));  // the dense training's initialisation
+  auto net = make_network(run.model, data.shape);
+  net->to(device);
+  if (step <= 0) return net;
+  const auto path = (std::filesystem::path(dir_) / fmt::format("dense-{}-{}-step{}.pt", run.model, run.dense_hash(), step)).string();
+  if (std::filesystem::exists(path)) {
+    load_network(*net, path, device);
+    return net;
+  }
+  progress.phase(fmt::format("replaying dense training to step {}", step));
+  const auto total = dense_training_steps(run, data.train.size());
+  if (step > total) throw std::runtime_error(fmt::format("rewind step {} is beyond the dense training ({} steps)", step, total));
+  TrainSession session(*net, data.train, run.train.optim, total, static_cast<uint64_t>(run.seed), device);
+  session.run(step, nullptr, [&](const TrainProgress& p) { progress.train(p.step, p.total, p.loss); });
+  save_network(*net, path);
+  return net;
 }
 
 }  // namespace prunelab

@@ -30,6 +30,11 @@ class DenseCache {
   const DenseModel& get(const RunSpec& run, const DataSplits& data, const c10::Device& device,
                         Progress& progress);
   std::string checkpoint_path(const RunSpec& run) const;
+  /// The dense training's state after `step` optimizer steps (0 = the initialisation), for
+  /// lottery-ticket rewinding. Training is deterministic, so the first `step` steps are replayed
+  /// (same seed, batch order and LR schedule as the full training) and the result cached.
+  std::shared_ptr<Network> snapshot(const RunSpec& run, const DataSplits& data, const c10::Device& device,
+                                    Progress& progress, int64_t step);
 
  private:
   std::string dir_;

@@ -37,9 +37,10 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
   const c10::Device device = resolve_device(device_name);
 
   ResultStore store(db_path);
+  const std::string models_dir = opt.models_dir.empty() ? (db_dir / "models").string() : opt.models_dir;
   DenseCache dense(cache_dir);
   Progress progress(static_cast<int64_t>(exp.runs.size()), opt.quiet);
-  RunContext ctx{registry, store, dense, progress, device};
+  RunContext ctx{registry, store, dense, progress, device, models_dir};
   std::map<std::string, DataSplits> data_by_spec;  // loaded once per distinct data section
   GridSummary summary;
   progress.message(fmt::format("{}: {} runs -> {} ({} threads, {})", exp.name, exp.runs.size(), db_path,

@@ -11,6 +11,7 @@ class PluginRegistry;
 
 struct GridOptions {
   std::string db_path;    // results/<experiment>.db by default
+  std::string models_dir;  // saved pruned models; <db dir>/models by default
   std::string cache_dir;  // dense checkpoints; <db dir>/cache by default
   int threads = 0;        // 0 = the experiment's setting
   std::string device;     // empty = the experiment's setting

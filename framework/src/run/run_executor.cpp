@@ -1,10 +1,14 @@
 #include "run/run_executor.hpp"
 
 #include "plugin/registry.hpp"
+#include "models/model_file.hpp"
 #include "prune/evaluator.hpp"
+#include "prune/latency.hpp"
+#include "prune/physical.hpp"
 #include "prune/pruner.hpp"
 #include "prune/stats.hpp"
 #include "run/dense_cache.hpp"
+#include "run/plan.hpp"
 #include "run/progress.hpp"
 #include "store/result_store.hpp"
 #include "train/trainer.hpp"
@@ -15,6 +19,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <stdexcept>
 
 namespace prunelab {
@@ -25,21 +30,6 @@ namespace {
 // that must stay dense).
 constexpr double kSparsityTolerance = 0.01;
 
-void check_plan(const std::vector<PruneStep>& plan, const RunSpec& run) {
-  if (plan.empty()) throw std::runtime_error(fmt::format("schedule '{}' planned no steps", run.schedule.label()));
-  double last = 0.0;
-  for (const auto& s : plan) {
-    if (!(s.target_sparsity >= last - 1e-12 && s.target_sparsity < 1.0))
-      throw std::runtime_error(fmt::format("schedule '{}' planned targets that decrease or reach 1: {}",
-                                           run.schedule.label(), s.target_sparsity));
-    if (s.finetune_steps < 0) throw std::runtime_error("schedule planned negative fine-tuning steps");
-    last = s.target_sparsity;
-  }
-  if (std::abs(last - run.sparsity) > 1e-9)
-    throw std::runtime_error(fmt::format("schedule '{}' ends at sparsity {}, the run's target is {}",
-                                         run.schedule.label(), last, run.sparsity));
-}
-
 // Pruned weights must stay exactly zero; anything else is a framework bug, not a result.
 void check_masks_hold(MaskSet& masks) {
   for (size_t i = 0; i < masks.size(); ++i) {
@@ -49,6 +39,51 @@ void check_masks_hold(MaskSet& masks) {
     if (leaked)
       throw std::logic_error(fmt::format("pruned weights of '{}' are no longer zero", masks.layers()[i].name));
   }
+}
+
+// Physical removal must compute what the masked model computes; a tight tolerance relative to
+// the outputs' size (oneDNN may pick another algorithm for the smaller shapes).
+constexpr double kPhysicalTolerance = 1e-4;
+
+// Per layer, the ratio the policy chose for the unit the layer produces for (NaN if none).
+std::vector<double> layer_ratios(const UnitLayout& layout, size_t layers, const std::vector<double>& unit_ratios) {
+  std::vector<double> out(layers, std::nan(""));
+  for (size_t u = 0; u < layout.units().size() && u < unit_ratios.size(); ++u)
+    for (size_t l : layout.units()[u].layers) out[l] = unit_ratios[u];
+  return out;
+}
+
+// Builds the physically pruned model, checks it against the masked one, and fills the step's
+// physical and latency figures.
+std::shared_ptr<Network> measure_physical(Network& net, Network& dense, const RunSpec& run, const DataSplits& data,
+                                          const at::Tensor& probe, const at::Tensor& check_batch, RunContext& ctx,
+                                          StepRecord& rec, bool time_it) {
+  auto physical = physical_copy(net, run.model, data.shape, ctx.device);
+  rec.physical = measure(*physical, probe);
+  rec.physical_max_diff = max_output_difference(net, *physical, check_batch);
+  double scale = 0;
+  {
+    at::NoGradGuard no_grad;
+    const bool was_training = net.is_training();
+    net.eval();
+    scale = net.forward(check_batch).abs().max().item<double>();
+    net.train(was_training);
+  }
+  if (!(rec.physical_max_diff <= kPhysicalTolerance * std::max(1.0, scale)))
+    throw std::runtime_error(fmt::format(
+        "the physically pruned model differs from the masked one by {:.3g} (outputs up to {:.3g})",
+        rec.physical_max_diff, scale));
+  if (time_it && run.eval.latency_repeats > 0) {
+    ctx.progress.phase("latency");
+    const int reps = static_cast<int>(run.eval.latency_repeats);
+    const auto b1 = compare_latency(dense, *physical, data.shape, 1, reps * 5, 10, ctx.device);
+    const auto b64 = compare_latency(dense, *physical, data.shape, 64, reps, 3, ctx.device);
+    rec.dense_latency_b1_ms = b1.a_ms;
+    rec.latency_b1_ms = b1.b_ms;
+    rec.dense_latency_b64_ms = b64.a_ms;
+    rec.latency_b64_ms = b64.b_ms;
+  }
+  return physical;
 }
 
 }  // namespace
@@ -66,39 +101,70 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
 
   auto criterion = ctx.registry.make_criterion(run.criterion.type, run.criterion.params);
   auto policy = ctx.registry.make_ratio_policy(run.ratio_policy.type, run.ratio_policy.params);
-  auto schedule = ctx.registry.make_schedule(run.schedule.type, run.schedule.params);
-
-  const int64_t steps_per_epoch = batches_per_epoch(data.train, run.finetune.optim.batch_size);
-  const auto budget = static_cast<int64_t>(std::llround(run.finetune.epochs * double(steps_per_epoch)));
-  const auto plan = schedule->plan({run.sparsity, budget, steps_per_epoch});
-  check_plan(plan, run);
+  const RunPlan run_plan = plan_run(run, ctx.registry, data.train.size());
+  const auto& plan = run_plan.steps;
+  ctx.store.set_plan(run_id, plan_json(plan));
 
   MaskSet masks(*net);
-  StepEvaluator evaluator(*net, masks, data.val, run.granularity, run.eval.batch_size, ctx.device);
+  const UnitLayout layout(masks, run.granularity);
+  StepEvaluator evaluator(*net, masks, layout, data.val, run.eval.batch_size, ctx.device);
+  // The batch on which masked and physically pruned outputs must agree.
+  const auto check_batch = to_model_layout(data.test.images.narrow(0, 0, std::min<int64_t>(64, data.test.size())).to(ctx.device));
+  std::shared_ptr<Network> physical;
   DataCalibration calibration(*net, masks, data.train, run.finetune.optim.batch_size,
                               static_cast<uint64_t>(run.seed), ctx.device);
+  // A fine-tuning session spans a step and every following step that continues it (AGP).
+  std::unique_ptr<TrainSession> session;
 
   for (size_t i = 0; i < plan.size(); ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto& step = plan[i];
+    const bool continues = i > 0 && step.continue_training && session;
+    const bool next_continues = i + 1 < plan.size() && plan[i + 1].continue_training;
     ctx.progress.phase(fmt::format("step {}/{} prune to {:.3f}", i + 1, plan.size(), step.target_sparsity));
-    auto pruned = prune_step(masks, *criterion, *policy, run.granularity, step.target_sparsity, &calibration,
-                             &evaluator, static_cast<uint64_t>(run.seed));
+    auto pruned = prune_step(masks, layout, *criterion, *policy, step.target_sparsity, &calibration, &evaluator,
+                             static_cast<uint64_t>(run.seed));
+    if (step.rewind_to_step >= 0) {
+      // Lottery ticket: survivors restart from the dense run's early state (or a fresh draw).
+      std::shared_ptr<Network> start;
+      if (step.random_reinit) {
+        torch::manual_seed(static_cast<uint64_t>(run.seed) * 2654435761ULL + 17ULL);
+        start = make_network(run.model, data.shape);
+        start->to(ctx.device);
+      } else {
+        start = ctx.dense.snapshot(run, data, ctx.device, ctx.progress, step.rewind_to_step);
+      }
+      copy_state(*start, *net);
+      masks.apply();
+    }
+    if (!continues) {
+      // The session's LR schedule spans this step and the steps that continue it.
+      int64_t chain = step.finetune_steps;
+      for (size_t j = i + 1; j < plan.size() && plan[j].continue_training; ++j) chain += plan[j].finetune_steps;
+      session.reset();
+      if (chain > 0) {
+        OptimSpec optim = run.finetune.optim;
+        if (step.finetune_lr >= 0) optim.lr = step.finetune_lr;
+        const uint64_t seed = static_cast<uint64_t>(run.seed) * 7919ULL + 1000ULL * (i + 1);
+        session = std::make_unique<TrainSession>(*net, data.train, optim, chain, seed, ctx.device);
+        session->set_teacher(dense.net.get(), run.finetune.distill);
+      }
+    }
     double train_loss = std::nan("");
-    if (step.finetune_steps > 0) {
+    int64_t trained = 0;  // optimizer steps actually taken: what the budget accounting logs
+    if (step.finetune_steps > 0 && session) {
       ctx.progress.phase(fmt::format("step {}/{} fine-tune", i + 1, plan.size()));
-      const uint64_t seed = static_cast<uint64_t>(run.seed) * 7919ULL + 1000ULL * (i + 1);
-      train_loss = train_steps(*net, data.train, run.finetune.optim, step.finetune_steps, seed, &masks,
-                               [&](const TrainProgress& p) { ctx.progress.train(p.step, p.total, p.loss); },
-                               ctx.device)
-                       .mean_loss;
+      const auto result = session->run(step.finetune_steps, &masks,
+                                       [&](const TrainProgress& p) { ctx.progress.train(p.step, p.total, p.loss); });
+      train_loss = result.mean_loss;
+      trained = result.steps;
     }
     check_masks_hold(masks);
     ctx.progress.phase(fmt::format("step {}/{} evaluate", i + 1, plan.size()));
     StepRecord rec;
     rec.step = static_cast<int>(i + 1);
     rec.target_sparsity = step.target_sparsity;
-    rec.finetune_steps = step.finetune_steps;
+    rec.finetune_steps = trained;
     rec.train_loss = train_loss;
     rec.top1_val = evaluate(*net, data.val, run.eval.batch_size, ctx.device).top1;
     const auto test = evaluate(*net, data.test, run.eval.batch_size, ctx.device);
@@ -106,17 +172,29 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
     rec.loss = test.loss;
     if (!std::isfinite(rec.loss)) throw std::runtime_error("test loss is not finite after pruning");
     rec.stats = measure(*net, probe);
-    rec.achieved_sparsity = rec.stats.sparsity();
+    // In the granularity's units (for channels: the share of the groups' channels removed).
+    rec.achieved_sparsity = layout.measured_sparsity();
     // A run labelled with a sparsity it never reached would be a wrong row in every table.
     if (std::abs(rec.achieved_sparsity - step.target_sparsity) > kSparsityTolerance)
       throw std::runtime_error(fmt::format(
           "step {} reached sparsity {:.4f}, the target is {:.4f} (ratio policy '{}' cannot reach it: "
           "are layers it keeps dense too large?)",
           i + 1, rec.achieved_sparsity, step.target_sparsity, run.ratio_policy.label()));
-    rec.ratios = pruned.ratios;
+    rec.ratios = layer_ratios(layout, masks.size(), pruned.ratios);
+    // The step's own cost: pruning, fine-tuning, evaluation (not the physical check and timing).
     rec.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Latency is timed where a model is finished, not between the prunings of a gradual run.
+    physical = measure_physical(*net, *dense.net, run, data, probe, check_batch, ctx, rec, !next_continues);
     ctx.store.add_step(run_id, rec);
     ctx.progress.metric(fmt::format("sparsity {:.3f} top1 {:.2f}%", rec.achieved_sparsity, 100 * rec.top1));
+    if (i + 1 == plan.size() && run.eval.save_models && !ctx.models_dir.empty()) {
+      ModelFileInfo info{run.model, data.shape, run.data, "masked", run.hash(), run.granularity.name(), rec.top1};
+      const auto base = std::filesystem::path(ctx.models_dir) / run.experiment / run.hash();
+      save_model_file(base.string() + "-masked.pt", *net, info, &masks.masks());
+      info.kind = "pruned";
+      save_model_file(base.string() + "-pruned.pt", *physical, info);
+      ctx.store.set_model_path(run_id, base.string() + "-pruned.pt");
+    }
   }
 }
 

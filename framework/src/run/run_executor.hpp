@@ -19,6 +19,7 @@ struct RunContext {
   DenseCache& dense;
   Progress& progress;
   c10::Device device;
+  std::string models_dir;  // where pruned models are saved (runs with eval.save_models)
 };
 
 /// Records everything into `run_id`'s rows; throws on failure (the caller marks the run failed).

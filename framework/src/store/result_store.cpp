@@ -21,7 +21,11 @@ namespace {
 constexpr const char* kSchema =
 #include "store/schema.sql.inc"
     ;
-constexpr int kSchemaVersion = 2;
+// Created after the column migrations below: it names columns older databases lack.
+constexpr const char* kResultsView =
+#include "store/results_view.sql.inc"
+    ;
+constexpr int kSchemaVersion = 3;
 }  // namespace
 
 std::string utc_now() {
@@ -43,9 +47,16 @@ ResultStore::ResultStore(const std::string& path)
   SQLite::Transaction tx(db_);
   db_.exec(kSchema);
   // Columns added after schema version 1: databases written by older runners gain them here.
-  for (const char* column : {"bn_gamma_abs_mean", "bn_gamma_small"})
-    if (!db_.execAndGet(fmt::format("SELECT COUNT(*) FROM pragma_table_info('layers') WHERE name = '{}'", column)).getInt())
-      db_.exec(fmt::format("ALTER TABLE layers ADD COLUMN {} REAL", column));
+  struct Added { const char *table, *column, *type; };
+  for (const auto& a : {Added{"layers", "bn_gamma_abs_mean", "REAL"}, Added{"layers", "bn_gamma_small", "REAL"},
+                        Added{"runs", "model_path", "TEXT"}, Added{"runs", "plan", "TEXT"}, Added{"steps", "weight_sparsity", "REAL"},
+                        Added{"steps", "params_physical", "INTEGER"}, Added{"steps", "flops_physical", "INTEGER"},
+                        Added{"steps", "physical_max_diff", "REAL"}, Added{"steps", "latency_b1_ms", "REAL"},
+                        Added{"steps", "latency_b64_ms", "REAL"}, Added{"steps", "dense_latency_b1_ms", "REAL"},
+                        Added{"steps", "dense_latency_b64_ms", "REAL"}})
+    if (!db_.execAndGet(fmt::format("SELECT COUNT(*) FROM pragma_table_info('{}') WHERE name = '{}'", a.table, a.column)).getInt())
+      db_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", a.table, a.column, a.type));
+  db_.exec(kResultsView);
   SQLite::Statement meta(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)");
   meta.bind(1, std::to_string(kSchemaVersion));
   meta.exec();
@@ -118,8 +129,10 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
   SQLite::Transaction tx(db_);
   SQLite::Statement q(db_, R"(INSERT INTO steps
       (run_id, step, target_sparsity, achieved_sparsity, top1_val, top1, loss, train_loss, params,
-       params_nonzero, prunable, prunable_nonzero, flops, flops_effective, finetune_steps, wall_s)
-      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))");
+       params_nonzero, prunable, prunable_nonzero, flops, flops_effective, finetune_steps, wall_s,
+       weight_sparsity, params_physical, flops_physical, physical_max_diff, latency_b1_ms,
+       latency_b64_ms, dense_latency_b1_ms, dense_latency_b64_ms)
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))");
   int i = 1;
   q.bind(i++, run_id);
   q.bind(i++, s.step);
@@ -137,6 +150,13 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
   q.bind(i++, s.stats.macs_effective);
   q.bind(i++, s.finetune_steps);
   q.bind(i++, s.wall_s);
+  q.bind(i++, s.stats.sparsity());
+  q.bind(i++, s.physical.params);
+  q.bind(i++, s.physical.macs);
+  for (double v : {s.physical_max_diff, s.latency_b1_ms, s.latency_b64_ms, s.dense_latency_b1_ms, s.dense_latency_b64_ms}) {
+    if (std::isnan(v)) q.bind(i++);  // not measured
+    else q.bind(i++, v);
+  }
   q.exec();
   SQLite::Statement l(db_, R"(INSERT INTO layers
       (run_id, step, layer, kind, params, nonzero, sparsity, ratio, flops, flops_effective,
@@ -152,8 +172,8 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
     l.bind(j++, layer.params);
     l.bind(j++, layer.nonzero);
     l.bind(j++, layer.sparsity());
-    if (k < s.ratios.size()) l.bind(j++, s.ratios[k]);
-    else l.bind(j++);
+    if (k < s.ratios.size() && !std::isnan(s.ratios[k])) l.bind(j++, s.ratios[k]);
+    else l.bind(j++);  // the layer is in no prune unit (e.g. a stream conv under scope: inner)
     l.bind(j++, layer.macs);
     l.bind(j++, layer.macs_effective);
     for (double v : {layer.bn_gamma_abs_mean, layer.bn_gamma_small}) {
@@ -164,6 +184,20 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
     l.reset();
   }
   tx.commit();
+}
+
+void ResultStore::set_model_path(int64_t run_id, const std::string& path) {
+  SQLite::Statement q(db_, "UPDATE runs SET model_path = ? WHERE id = ?");
+  q.bind(1, path);
+  q.bind(2, run_id);
+  q.exec();
+}
+
+void ResultStore::set_plan(int64_t run_id, const std::string& plan_json) {
+  SQLite::Statement q(db_, "UPDATE runs SET plan = ? WHERE id = ?");
+  q.bind(1, plan_json);
+  q.bind(2, run_id);
+  q.exec();
 }
 
 void ResultStore::finish_run(int64_t run_id, double wall_s) {

@@ -5,6 +5,7 @@
 
 #include <SQLiteCpp/Database.h>
 
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,8 +27,13 @@ struct StepRecord {
   double top1 = 0, top1_val = 0, loss = 0, train_loss = 0;
   int64_t finetune_steps = 0;
   double wall_s = 0;
-  ModelStats stats;
-  std::vector<double> ratios;  // per layer, what the policy chose
+  ModelStats stats;     // the masked model (dense shapes)
+  ModelStats physical; // the physically pruned model (dead channels removed)
+  double physical_max_diff = std::nan("");  // max |output| difference masked vs physical
+  // Median inference milliseconds per batch of 1 and of 64; NaN when not measured.
+  double latency_b1_ms = std::nan(""), latency_b64_ms = std::nan("");
+  double dense_latency_b1_ms = std::nan(""), dense_latency_b64_ms = std::nan("");
+  std::vector<double> ratios;  // per layer, what the policy chose for the unit the layer produces
 };
 
 struct RunEnvironment {
@@ -46,6 +52,9 @@ class ResultStore {
   int64_t begin_run(const RunSpec& run, const RunEnvironment& env);
   void set_dense(int64_t run_id, const DenseRecord& dense);
   void add_step(int64_t run_id, const StepRecord& step);
+  void set_model_path(int64_t run_id, const std::string& path);
+  /// The schedule's planned steps (JSON), logged before the first step runs.
+  void set_plan(int64_t run_id, const std::string& plan_json);
   void finish_run(int64_t run_id, double wall_s);
   void fail_run(int64_t run_id, const std::string& error, double wall_s);
 

@@ -3,6 +3,7 @@
 #include "prune/masks.hpp"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -41,45 +42,95 @@ void add_regularizer_gradients(Network& net, const OptimSpec& spec) {
     }
 }
 
-TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec& spec,
-                        int64_t steps, uint64_t seed, MaskSet* masks, const ProgressFn& progress,
-                        const c10::Device& device) {
+at::Tensor distillation_loss(const at::Tensor& student, const at::Tensor& teacher, const at::Tensor& labels,
+                             const DistillSpec& spec) {
+  auto ce = at::cross_entropy_loss(student, labels);
+  if (spec.weight == 0.0) return ce;
+  const double t = spec.temperature;
+  // KL(p_teacher || p_student) on softened distributions, batch mean; T^2 keeps gradient scale.
+  auto kl = at::kl_div(at::log_softmax(student / t, 1), at::log_softmax(teacher / t, 1), at::Reduction::Sum,
+                       /*log_target=*/true) / double(student.size(0));
+  return ce * (1.0 - spec.weight) + kl * (spec.weight * t * t);
+}
+
+struct TrainSession::State {
+  torch::optim::SGD opt;
+  BatchSampler sampler;
+  State(Network& net, const TensorDataset& data, const OptimSpec& spec, uint64_t seed)
+      : opt(net.parameters(), torch::optim::SGDOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weight_decay)),
+        sampler(data, spec.batch_size, seed) {}
+};
+
+TrainSession::TrainSession(Network& net, const TensorDataset& data, const OptimSpec& spec, int64_t total_steps,
+                           uint64_t seed, const c10::Device& device)
+    : net_(net), spec_(spec), total_(total_steps), device_(device),
+      state_(std::make_unique<State>(net, data, spec, seed)) {}
+
+TrainSession::~TrainSession() = default;
+
+void TrainSession::set_teacher(Network* teacher, const DistillSpec& spec) {
+  teacher_ = spec.weight > 0.0 ? teacher : nullptr;
+  distill_ = spec;
+}
+
+TrainResult TrainSession::run(int64_t steps, MaskSet* masks, const ProgressFn& progress) {
   TrainResult result;
+  steps = std::min(steps, total_ - done_);
   if (steps <= 0) return result;
-  net.train();
-  torch::optim::SGD opt(net.parameters(), torch::optim::SGDOptions(spec.lr)
-                                              .momentum(spec.momentum)
-                                              .weight_decay(spec.weight_decay));
-  BatchSampler sampler(data, spec.batch_size, seed);
+  net_.train();
+  if (teacher_) teacher_->eval();
+  auto& opt = state_->opt;
+  auto& sampler = state_->sampler;
   const int64_t window = std::max<int64_t>(1, std::min(steps, sampler.batches_per_epoch()));
   double window_loss = 0.0;
   int64_t window_count = 0;
-  for (int64_t t = 0; t < steps; ++t) {
-    const double lr = learning_rate(spec, t, steps);
+  for (int64_t i = 0; i < steps; ++i) {
+    const int64_t t = done_ + i;
+    const double lr = learning_rate(spec_, t, total_);
     for (auto& group : opt.param_groups())
       static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
     auto [x, y] = sampler.next();
-    x = to_model_layout(x.to(device));
-    y = y.to(device);
+    x = to_model_layout(x.to(device_));
+    y = y.to(device_);
     opt.zero_grad();
-    auto loss = at::cross_entropy_loss(net.forward(x), y);
+    auto logits = net_.forward(x);
+    at::Tensor loss;
+    if (teacher_) {
+      at::Tensor teacher_logits;
+      {
+        at::NoGradGuard no_grad;  // the teacher is a constant target
+        teacher_logits = teacher_->forward(x);
+      }
+      loss = distillation_loss(logits, teacher_logits, y, distill_);
+    } else {
+      loss = at::cross_entropy_loss(logits, y);
+    }
     loss.backward();
-    add_regularizer_gradients(net, spec);
+    add_regularizer_gradients(net_, spec_);
     if (masks) masks->mask_gradients();
     opt.step();
     if (masks) masks->apply();
     const double l = loss.item<double>();
     if (!std::isfinite(l))
       throw std::runtime_error(fmt::format("training loss became {} at step {} (lr {})", l, t, lr));
-    if (t >= steps - window) {
+    if (i >= steps - window) {
       window_loss += l;
       ++window_count;
     }
-    if (progress && ((t + 1) % 10 == 0 || t + 1 == steps)) progress({t + 1, steps, l});
+    if (progress && ((i + 1) % 10 == 0 || i + 1 == steps)) progress({i + 1, steps, l});
   }
+  done_ += steps;
   result.steps = steps;
   result.mean_loss = window_loss / double(std::max<int64_t>(1, window_count));
   return result;
+}
+
+TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec& spec,
+                        int64_t steps, uint64_t seed, MaskSet* masks, const ProgressFn& progress,
+                        const c10::Device& device) {
+  if (steps <= 0) return {};
+  TrainSession session(net, data, spec, steps, seed, device);
+  return session.run(steps, masks, progress);
 }
 
 EvalResult evaluate(Network& net, const TensorDataset& data, int64_t batch_size,

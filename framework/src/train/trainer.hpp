@@ -7,6 +7,7 @@
 #include <c10/core/Device.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace prunelab {
@@ -38,12 +39,51 @@ struct TrainProgress {
 using ProgressFn = std::function<void(const TrainProgress&)>;
 
 struct TrainResult {
-  int64_t steps = 0;
+  int64_t steps = 0;       // optimizer steps taken by this call
   double mean_loss = 0.0;  // over the last epoch's worth of steps (or all steps if fewer)
 };
 
-/// Trains `steps` optimizer steps. With masks, gradients of pruned weights are zeroed before
-/// and the weights re-zeroed after every step. Throws if the loss stops being finite.
+/// Knowledge distillation from a teacher (the dense model) during fine-tuning (Hinton et al.):
+/// loss = (1 - weight) * CE(student, labels) + weight * T^2 * KL(softmax(teacher/T) || softmax(student/T)).
+struct DistillSpec {
+  double weight = 0.0;  // 0 = plain cross-entropy (the teacher is never run)
+  double temperature = 4.0;
+};
+
+/// The fine-tuning loss above; exactly cross-entropy when spec.weight is 0.
+at::Tensor distillation_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
+                             const at::Tensor& labels, const DistillSpec& spec);
+
+/// One training session: one SGD optimizer (its momentum), one LR schedule spanning
+/// `total_steps`, one seeded batch order. `run()` may be called several times and continues
+/// where it stopped: gradual pruning (AGP) prunes between calls and keeps training.
+class TrainSession {
+ public:
+  TrainSession(Network& net, const TensorDataset& data, const OptimSpec& spec, int64_t total_steps,
+               uint64_t seed, const c10::Device& device);
+  ~TrainSession();
+  /// Distil from `teacher` (kept in eval mode, never updated) when spec.weight > 0.
+  void set_teacher(Network* teacher, const DistillSpec& spec);
+  /// The next `steps` optimizer steps (at most what is left of total_steps). With masks,
+  /// gradients of pruned weights are zeroed before and the weights re-zeroed after every step.
+  /// Throws if the loss stops being finite.
+  TrainResult run(int64_t steps, MaskSet* masks, const ProgressFn& progress);
+  int64_t steps_done() const { return done_; }
+  int64_t total_steps() const { return total_; }
+
+ private:
+  struct State;
+  Network& net_;
+  const OptimSpec spec_;
+  const int64_t total_;
+  const c10::Device device_;
+  int64_t done_ = 0;
+  Network* teacher_ = nullptr;
+  DistillSpec distill_;
+  std::unique_ptr<State> state_;
+};
+
+/// A session of exactly `steps` steps, run to the end.
 TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec& spec,
                         int64_t steps, uint64_t seed, MaskSet* masks, const ProgressFn& progress,
                         const c10::Device& device);

@@ -1,0 +1,24 @@
+#pragma once
+/// Measured inference latency: the figure a user's deployment sees, next to the theoretical one.
+
+#include "models/network.hpp"
+
+#include <c10/core/Device.h>
+
+namespace prunelab {
+
+struct LatencyPair {
+  double a_ms = 0, b_ms = 0;  // median milliseconds per batch
+};
+
+/// Median wall time of one inference-mode forward pass of `a` and of `b` on a random batch of
+/// `batch` inputs shaped `shape`, after `warmup` untimed passes each. The two models alternate
+/// pass by pass, so drift in the machine's load hits both alike. Threads are whatever is set.
+LatencyPair compare_latency(Network& a, Network& b, const InputShape& shape, int64_t batch,
+                            int repeats, int warmup, c10::Device device);
+
+/// Median milliseconds of one inference-mode forward pass of `net` alone (see compare_latency).
+double latency_ms(Network& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
+                  c10::Device device);
+
+}  // namespace prunelab

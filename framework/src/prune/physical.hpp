@@ -1,0 +1,26 @@
+#pragma once
+/// Physical channel pruning: dead channels leave the network, so it really is smaller and faster.
+
+#include "models/network.hpp"
+
+#include <c10/core/Device.h>
+
+#include <memory>
+
+namespace prunelab {
+
+/// Removes, in place, every channel of every declared channel group that provably outputs zero:
+/// each producer's weight row, bias and BatchNorm scale and shift are zero. The producers lose
+/// the output channel (and its BatchNorm entries), the consumers the matching input columns. The
+/// rule reads the tensors, not masks, so the result computes exactly what `net` computed. A
+/// group keeps at least one channel. Returns the number of channels removed.
+int64_t remove_dead_channels(Network& net);
+
+/// A physically pruned copy of `net` (a model named `model` built for `shape`).
+std::shared_ptr<Network> physical_copy(Network& net, const std::string& model, const InputShape& shape,
+                                       c10::Device device);
+
+/// Largest |a - b| of the two models' eval-mode outputs on `inputs` (no grad).
+double max_output_difference(Network& a, Network& b, const at::Tensor& inputs);
+
+}  // namespace prunelab
