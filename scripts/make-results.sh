@@ -86,6 +86,113 @@ criteria_section() {  # the criteria comparison: one row per criterion and sched
   done
 }
 
+granularity_section() {  # the granularity axis: accuracy next to compression and speed-ups
+  local db="results/granularity.db"
+  [ -f "$db" ] || { echo "skipping granularity: $db not found" >&2; return; }
+  echo "## \`experiments/granularity.yaml\`"
+  echo
+  "$RUNNER" query "$db" "SELECT COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
+      ROUND((julianday(MAX(finished_at)) - julianday(MIN(started_at))) * 1440, 1) AS wall_min,
+      MAX(threads) AS threads FROM runs" | sed 's/^/    /'
+  echo
+  echo "Sparsity is in each granularity's own units: the fraction of weights for element, pattern,"
+  echo "vector and kernel; the fraction of channels of the pruned channel groups for channel"
+  echo "(\`weight_sparsity\` gives the fraction of zero weights that results)."
+  echo
+  echo "### Side by side, one-shot + fine-tune (means over seeds)"
+  echo
+  echo "theoretical = dense MACs / MACs of the nonzero weights (ShrinkBench); physical = dense MACs /"
+  echo "MACs of the physically pruned model; measured = dense latency / physically pruned latency"
+  echo "(median, inference mode, 2 threads, the two models timed alternately in the same process)."
+  echo
+  "$RUNNER" query "$db" "SELECT granularity, run_target_sparsity AS sparsity,
+      ROUND(100 * AVG(weight_sparsity), 1) AS weight_sparsity_pct, ROUND(100 * AVG(top1), 2) AS top1_pct,
+      ROUND(AVG(compression), 2) AS compression, ROUND(AVG(speedup), 2) AS theoretical,
+      ROUND(AVG(speedup_physical), 2) AS physical, ROUND(AVG(measured_speedup_b64), 2) AS measured_b64,
+      ROUND(AVG(measured_speedup_b1), 2) AS measured_b1, ROUND(AVG(latency_b64_ms), 2) AS ms_b64,
+      ROUND(AVG(dense_latency_b64_ms), 2) AS dense_ms_b64, printf('%.1e', MAX(physical_max_diff)) AS max_diff,
+      COUNT(*) AS seeds
+      FROM results WHERE is_final AND schedule = 'one_shot'
+      GROUP BY granularity, run_target_sparsity
+      ORDER BY run_target_sparsity, CASE granularity WHEN 'element' THEN 0 WHEN 'pattern2:4' THEN 1
+        WHEN 'vector' THEN 2 WHEN 'kernel' THEN 3 WHEN 'channel' THEN 4 ELSE 5 END" | sed 's/^/    /'
+  echo
+  echo "### Test top-1 (%) by granularity and schedule"
+  echo
+  "$RUNNER" report "$db" --rows granularity,schedule
+  echo
+  echo "### Measured speed-up at batch 64, one-shot"
+  echo
+  "$RUNNER" report "$db" --rows granularity --metric measured_speedup --where "schedule = 'one_shot'"
+  echo
+  echo "### Theoretical speed-up (ShrinkBench), one-shot"
+  echo
+  "$RUNNER" report "$db" --rows granularity --metric speedup --where "schedule = 'one_shot'"
+  echo
+  echo "### Iterative minus one-shot, same seed, same total budget (points of test top-1)"
+  echo
+  "$RUNNER" query "$db" "SELECT o.granularity, o.run_target_sparsity AS sparsity,
+      ROUND(100 * AVG(i.top1 - o.top1), 2) AS mean_diff, ROUND(100 * MIN(i.top1 - o.top1), 2) AS min_diff,
+      ROUND(100 * MAX(i.top1 - o.top1), 2) AS max_diff, COUNT(*) AS seeds
+      FROM results o JOIN results i ON i.granularity = o.granularity AND i.run_target_sparsity = o.run_target_sparsity
+       AND i.seed = o.seed
+      WHERE o.is_final AND i.is_final AND o.schedule = 'one_shot' AND i.schedule = 'iterative'
+      GROUP BY 1, 2 ORDER BY 2, 1" | sed 's/^/    /'
+  echo
+  "$RUNNER" plot "$db" --kind accuracy --rows granularity --where "schedule = 'one_shot'" \
+    --title "granularity: test top-1 vs sparsity (in each granularity's units), one-shot + fine-tune" \
+    --out docs/img/granularity-accuracy.png > /dev/null
+  echo "![granularity: accuracy vs sparsity](img/granularity-accuracy.png)"
+  echo
+  "$RUNNER" plot "$db" --kind speedup --x-metric measured_speedup --rows granularity --where "schedule = 'one_shot'" \
+    --title "granularity: test top-1 vs measured speed-up at batch 64, one-shot + fine-tune" \
+    --out docs/img/granularity-measured-speedup.png > /dev/null
+  echo "![granularity: accuracy vs measured speed-up](img/granularity-measured-speedup.png)"
+  echo
+  "$RUNNER" plot "$db" --kind speedup --rows granularity --where "schedule = 'one_shot'" \
+    --title "granularity: test top-1 vs theoretical speed-up, one-shot + fine-tune" \
+    --out docs/img/granularity-theoretical-speedup.png > /dev/null
+  echo "![granularity: accuracy vs theoretical speed-up](img/granularity-theoretical-speedup.png)"
+  echo
+}
+
+schedules_section() {  # how pruning and fine-tuning interleave, under two budget rules
+  local db="results/schedules.db"
+  [ -f "$db" ] || { echo "skipping schedules: $db not found" >&2; return; }
+  echo "## \`experiments/schedules.yaml\`"
+  echo
+  "$RUNNER" query "$db" "SELECT COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
+      ROUND((julianday(MAX(finished_at)) - julianday(MIN(started_at))) * 1440, 1) AS wall_min,
+      COUNT(DISTINCT seed) AS seeds FROM runs" | sed 's/^/    /'
+  echo
+  echo "Budget rules: every schedule except \`iterative(budget=per_step)\` spends the same total fine-tuning"
+  echo "budget (0.5 epoch); \`per_step\` gives that budget to every pruning step (4-5 steps, so 4-5x the"
+  echo "training). Optimizer steps each run actually took, summed over its pruning steps:"
+  echo
+  "$RUNNER" query "$db" "SELECT schedule, MIN(t) AS min_total_steps, MAX(t) AS max_total_steps, COUNT(*) AS runs
+      FROM (SELECT r.schedule, SUM(s.finetune_steps) AS t FROM runs r JOIN steps s ON s.run_id = r.id
+            WHERE r.status = 'done' GROUP BY r.id) GROUP BY schedule ORDER BY schedule" | sed 's/^/    /'
+  echo
+  echo "### Test top-1 (%)"
+  echo
+  "$RUNNER" report "$db" --rows schedule
+  echo
+  echo "### Each schedule minus one-shot, same seed (points of test top-1)"
+  echo
+  "$RUNNER" query "$db" "SELECT i.schedule, o.run_target_sparsity AS sparsity,
+      ROUND(100 * AVG(i.top1 - o.top1), 2) AS mean_diff, ROUND(100 * MIN(i.top1 - o.top1), 2) AS min_diff,
+      ROUND(100 * MAX(i.top1 - o.top1), 2) AS max_diff, COUNT(*) AS seeds
+      FROM results o JOIN results i ON i.run_target_sparsity = o.run_target_sparsity AND i.seed = o.seed
+      WHERE o.is_final AND i.is_final AND o.schedule = 'one_shot' AND i.schedule != 'one_shot'
+      GROUP BY 1, 2 ORDER BY 1, 2" | sed 's/^/    /'
+  echo
+  "$RUNNER" plot "$db" --kind accuracy --rows schedule \
+    --title "schedules: test top-1 vs sparsity, global magnitude, ResNet-20 (mean ± std over seeds)" \
+    --out docs/img/schedules-accuracy.png > /dev/null
+  echo "![schedules: accuracy vs sparsity](img/schedules-accuracy.png)"
+  echo
+}
+
 {
   echo "# Results"
   echo
@@ -94,6 +201,8 @@ criteria_section() {  # the criteria comparison: one row per criterion and sched
   echo "Machine: 2 CPU cores, LibTorch 1.13 (Debian), threads as configured in each experiment."
   echo
   section resnet
+  granularity_section
+  schedules_section
   criteria_section
   section quick
 } > "$OUT"
