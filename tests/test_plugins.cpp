@@ -12,7 +12,7 @@ TEST(Plugins, BuiltinsAreLoadedWithTheirKinds) {
   auto& r = test::builtin_registry();
   EXPECT_EQ(r.names(ComponentKind::Criterion),
             (std::vector<std::string>{"bn_scale", "fpgm", "magnitude", "obd", "obs", "random", "taylor"}));
-  EXPECT_EQ(r.names(ComponentKind::RatioPolicy), (std::vector<std::string>{"global", "uniform"}));
+  EXPECT_EQ(r.names(ComponentKind::RatioPolicy), (std::vector<std::string>{"erk", "global", "lamp", "uniform"}));
   EXPECT_EQ(r.names(ComponentKind::Schedule), (std::vector<std::string>{"agp", "iterative", "lottery", "one_shot"}));
   const auto* m = r.find(ComponentKind::Criterion, "magnitude");
   ASSERT_NE(m, nullptr);

@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <limits>
+
 using namespace prunelab;
 
 namespace {
@@ -72,4 +74,39 @@ TEST(Global, CountsWeightsNotSlices) {
   auto r = ratios("global", f, 5.0 / 9.0);
   EXPECT_DOUBLE_EQ(r[0], 0.5);
   EXPECT_NEAR(r[1], 2.0 / 3.0, 1e-12);
+}
+
+TEST(Lamp, NormalisesScoresWithinEachUnitBeforeOneGlobalThreshold) {
+  auto f = two_layers();
+  // Squares {1,4,9,16} -> LAMP {1/30, 4/29, 9/25, 1}; {0.25,25,36,49} -> {0.25/110.25, 25/110, 36/85, 1}.
+  // The four lowest of all eight: two from each unit (global magnitude would take three and one).
+  auto r = ratios("lamp", f, 0.5);
+  EXPECT_DOUBLE_EQ(r[0], 0.5);
+  EXPECT_DOUBLE_EQ(r[1], 0.5);
+  // Every unit keeps its largest slice (LAMP score 1) up to very high targets.
+  r = ratios("lamp", f, 0.75);
+  EXPECT_DOUBLE_EQ(r[0], 0.75);
+  EXPECT_DOUBLE_EQ(r[1], 0.75);
+  // Already-pruned slices are counted first and stay pruned.
+  f.scores[0] = at::tensor({-std::numeric_limits<float>::infinity(), 2.0f, 3.0f, 4.0f});
+  EXPECT_GE(ratios("lamp", f, 0.125)[0], 0.25);
+}
+
+TEST(Erk, DensityFollowsSumOverProductAndCapsAtDense) {
+  Fixture f;
+  f.layers.resize(2);
+  f.layers[0].weight = at::ones({16, 16, 3, 3});
+  f.layers[1].weight = at::ones({10, 64});
+  for (auto& l : f.layers) l.mask = at::ones_like(l.weight);
+  f.scores = {at::ones({2304}), at::ones({640})};
+  f.per_slice = {1, 1};
+  // raw: 38/2304 and 74/640. At 50 % the linear layer would need density 1.52: it stays dense,
+  // and the conv takes all 1472 pruned weights: ratio 1472/2304.
+  auto r = ratios("erk", f, 0.5);
+  EXPECT_NEAR(r[0], 1472.0 / 2304.0, 1e-12);
+  EXPECT_DOUBLE_EQ(r[1], 0.0);
+  // power 0: every unit the same density (uniform).
+  r = ratios("erk", f, 0.3, Params({{"power", 0.0}}));
+  EXPECT_NEAR(r[0], 0.3, 1e-12);
+  EXPECT_NEAR(r[1], 0.3, 1e-12);
 }
