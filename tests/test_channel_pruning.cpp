@@ -210,3 +210,24 @@ TEST(ModelFile, SavedPrunedModelsReloadToTheSameAccuracy) {
   EXPECT_EQ(pruned.stats.macs, masked.stats.macs_effective);
   EXPECT_THROW(load_model_file(dir + "/missing.pt", c10::Device(c10::kCPU)), std::runtime_error);
 }
+
+TEST(SlicePruning, KernelAndVectorMasksZeroWholeSlicesOnARealModel) {
+  for (auto kind : {GranularityKind::Kernel, GranularityKind::Vector}) {
+    torch::manual_seed(8);
+    auto net = make_network("resnet20", kShape);
+    MaskSet masks(*net);
+    prune(masks, Granularity{kind}, 0.6);
+    const UnitLayout layout(masks, Granularity{kind});
+    EXPECT_NEAR(layout.measured_sparsity(), 0.6, 0.01);
+    for (const auto& e : net->prunable_layers()) {
+      const auto& w = e.layer->weight;
+      if (w.dim() != 4) continue;
+      // Slices: a whole kh x kw kernel, or one row of it. Each is entirely zero or entirely kept.
+      const auto slices = kind == GranularityKind::Kernel ? w.reshape({w.size(0) * w.size(1), -1})
+                                                          : w.reshape({w.size(0) * w.size(1) * w.size(2), -1});
+      const auto nonzero = slices.ne(0).sum(1);
+      EXPECT_TRUE(nonzero.eq(0).logical_or(nonzero.eq(slices.size(1))).all().item<bool>()) << e.name;
+      EXPECT_GT(nonzero.eq(0).sum().item<int64_t>(), 0) << e.name;
+    }
+  }
+}
