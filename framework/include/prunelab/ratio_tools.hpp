@@ -1,0 +1,42 @@
+#pragma once
+/// Helpers for ratio-policy plugins (header-only: nothing to link).
+
+#include <prunelab/plugin_api.hpp>
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+namespace prunelab {
+
+/// One global ranking over every unit's slices: `keys[i]` holds a key per slice of unit i
+/// (shaped like ctx.slice_scores[i]; lower = pruned first). Takes the lowest slices, in a stable
+/// order, until their weights (weights_per_slice each) come closest to ctx.target_sparsity of
+/// all the units' weights, and returns each unit's pruned fraction. Give already-pruned slices
+/// the lowest keys (-inf) so they are counted first.
+inline std::vector<double> global_threshold_ratios(const RatioContext& ctx, const std::vector<at::Tensor>& keys) {
+  const size_t n = keys.size();
+  std::vector<at::Tensor> flat, owner, weight;
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const auto numel = keys[i].numel();
+    flat.push_back(keys[i].to(at::kDouble).cpu().flatten());
+    owner.push_back(at::full({numel}, static_cast<int64_t>(i), at::kLong));
+    weight.push_back(at::full({numel}, static_cast<double>(ctx.units[i].weights_per_slice), at::kDouble));
+    total += double(numel) * double(ctx.units[i].weights_per_slice);
+  }
+  const auto order = std::get<1>(at::cat(flat).sort(/*stable=*/true, 0, /*descending=*/false));
+  const auto owners = at::cat(owner).index_select(0, order);
+  const auto cum = at::cat(weight).index_select(0, order).cumsum(0);
+  const double want = ctx.target_sparsity * total;
+  // k = the number of lowest slices whose cumulative weight comes closest to the target.
+  int64_t k = at::searchsorted(cum, at::full({1}, want, at::kDouble), false, /*right=*/true).item<int64_t>();
+  const double below = k > 0 ? cum[k - 1].item<double>() : 0.0;
+  if (k < cum.numel() && cum[k].item<double>() - want < want - below) ++k;
+  const auto chosen = owners.narrow(0, 0, k).bincount({}, static_cast<int64_t>(n));
+  std::vector<double> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = double(chosen[i].item<int64_t>()) / double(std::max<int64_t>(1, keys[i].numel()));
+  return out;
+}
+
+}  // namespace prunelab
