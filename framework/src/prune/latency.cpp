@@ -24,42 +24,40 @@ double timed_forward(Network& net, const at::Tensor& x, c10::Device device) {
 }
 }  // namespace
 
-LatencyPair compare_latency(Network& a, Network& b, const InputShape& shape, int64_t batch,
-                            int repeats, int warmup, c10::Device device) {
-  const bool a_training = a.is_training(), b_training = b.is_training();
-  a.eval();
-  b.eval();
-  std::vector<double> ta, tb;
+// Median ms of each model, passes alternating model by model so load drift hits all alike.
+static std::vector<double> median_latencies(const std::vector<Network*>& nets, const InputShape& shape, int64_t batch,
+                                     int repeats, int warmup, c10::Device device) {
+  std::vector<bool> training;
+  for (auto* n : nets) {
+    training.push_back(n->is_training());
+    n->eval();
+  }
+  std::vector<std::vector<double>> times(nets.size());
   {
     c10::InferenceMode guard;
     auto x = to_model_layout(at::randn({batch, shape.channels, shape.height, shape.width}).to(device));
-    for (int i = 0; i < warmup; ++i) {
-      timed_forward(a, x, device);
-      timed_forward(b, x, device);
-    }
-    for (int i = 0; i < std::max(1, repeats); ++i) {
-      ta.push_back(timed_forward(a, x, device));
-      tb.push_back(timed_forward(b, x, device));
-    }
+    for (int i = 0; i < warmup; ++i)
+      for (auto* n : nets) timed_forward(*n, x, device);
+    for (int i = 0; i < std::max(1, repeats); ++i)
+      for (size_t k = 0; k < nets.size(); ++k) times[k].push_back(timed_forward(*nets[k], x, device));
   }
-  a.train(a_training);
-  b.train(b_training);
-  return {median(ta), median(tb)};
+  std::vector<double> out;
+  for (size_t k = 0; k < nets.size(); ++k) {
+    nets[k]->train(training[k]);
+    out.push_back(median(times[k]));
+  }
+  return out;
+}
+
+LatencyPair compare_latency(Network& a, Network& b, const InputShape& shape, int64_t batch,
+                            int repeats, int warmup, c10::Device device) {
+  const auto ms = median_latencies({&a, &b}, shape, batch, repeats, warmup, device);
+  return {ms[0], ms[1]};
 }
 
 double latency_ms(Network& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
                   c10::Device device) {
-  const bool was_training = net.is_training();
-  net.eval();
-  std::vector<double> t;
-  {
-    c10::InferenceMode guard;
-    auto x = to_model_layout(at::randn({batch, shape.channels, shape.height, shape.width}).to(device));
-    for (int i = 0; i < warmup; ++i) timed_forward(net, x, device);
-    for (int i = 0; i < std::max(1, repeats); ++i) t.push_back(timed_forward(net, x, device));
-  }
-  net.train(was_training);
-  return median(t);
+  return median_latencies({&net}, shape, batch, repeats, warmup, device)[0];
 }
 
 }  // namespace prunelab

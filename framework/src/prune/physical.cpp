@@ -72,18 +72,24 @@ std::shared_ptr<Network> physical_copy(Network& net, const std::string& model, c
   return copy;
 }
 
-double max_output_difference(Network& a, Network& b, const at::Tensor& inputs) {
+OutputComparison compare_outputs(Network& a, Network& b, const at::Tensor& inputs) {
   const bool a_training = a.is_training(), b_training = b.is_training();
   a.eval();
   b.eval();
-  double diff;
+  OutputComparison out;
   {
     c10::InferenceMode guard;
-    diff = (a.forward(inputs) - b.forward(inputs)).abs().max().item<double>();
+    const auto ya = a.forward(inputs);
+    out.max_diff = (ya - b.forward(inputs)).abs().max().item<double>();
+    out.max_abs_a = ya.abs().max().item<double>();
   }
   a.train(a_training);
   b.train(b_training);
-  return diff;
+  return out;
+}
+
+double max_output_difference(Network& a, Network& b, const at::Tensor& inputs) {
+  return compare_outputs(a, b, inputs).max_diff;
 }
 
 }  // namespace prunelab

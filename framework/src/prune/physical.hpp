@@ -20,7 +20,13 @@ int64_t remove_dead_channels(Network& net);
 std::shared_ptr<Network> physical_copy(Network& net, const std::string& model, const InputShape& shape,
                                        c10::Device device);
 
-/// Largest |a - b| of the two models' eval-mode outputs on `inputs` (no grad).
+struct OutputComparison {
+  double max_diff = 0;   // largest |a - b|
+  double max_abs_a = 0;  // largest |a|: the scale a tolerance is relative to
+};
+/// The two models' eval-mode outputs on `inputs` (no grad), compared; one forward pass each.
+OutputComparison compare_outputs(Network& a, Network& b, const at::Tensor& inputs);
+/// compare_outputs(a, b, inputs).max_diff.
 double max_output_difference(Network& a, Network& b, const at::Tensor& inputs);
 
 }  // namespace prunelab

@@ -38,6 +38,14 @@ std::string DenseCache::checkpoint_path(const RunSpec& run) const {
 }
 
 namespace {
+// The dense training's starting point: the model initialised from the run's seed.
+std::shared_ptr<Network> initial_network(const RunSpec& run, const DataSplits& data, const c10::Device& device) {
+  torch::manual_seed(static_cast<uint64_t>(run.seed));
+  auto net = make_network(run.model, data.shape);
+  net->to(device);
+  return net;
+}
+
 // Sidecar with the dense model's metrics and the exact settings that produced it.
 void write_meta(const std::string& path, const DenseModel& m, const RunSpec& run) {
   const std::string tmp = path + ".tmp";
@@ -72,9 +80,7 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
 
   DenseModel m;
   m.hash = hash;
-  torch::manual_seed(static_cast<uint64_t>(run.seed));
-  m.net = make_network(run.model, data.shape);
-  m.net->to(device);
+  m.net = initial_network(run, data, device);
   const std::string path = checkpoint_path(run), meta = path + ".meta";
   if (std::filesystem::exists(path) && read_meta(meta, m)) {
     progress.phase("loading cached dense model");
@@ -100,9 +106,7 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
 
 std::shared_ptr<Network> DenseCache::snapshot(const RunSpec& run, const DataSplits& data, const c10::Device& device,
                                               Progress& progress, int64_t step) {
-  torch::manual_seed(static_cast<uint64_t>(run.seed));  // the dense training's initialisation
-  auto net = make_network(run.model, data.shape);
-  net->to(device);
+  auto net = initial_network(run, data, device);
   if (step <= 0) return net;
   const auto path = (std::filesystem::path(dir_) / fmt::format("dense-{}-{}-step{}.pt", run.model, run.dense_hash(), step)).string();
   if (std::filesystem::exists(path)) {

@@ -60,15 +60,9 @@ std::shared_ptr<Network> measure_physical(Network& net, Network& dense, const Ru
                                           StepRecord& rec, bool time_it) {
   auto physical = physical_copy(net, run.model, data.shape, ctx.device);
   rec.physical = measure(*physical, probe);
-  rec.physical_max_diff = max_output_difference(net, *physical, check_batch);
-  double scale = 0;
-  {
-    at::NoGradGuard no_grad;
-    const bool was_training = net.is_training();
-    net.eval();
-    scale = net.forward(check_batch).abs().max().item<double>();
-    net.train(was_training);
-  }
+  const auto check = compare_outputs(net, *physical, check_batch);
+  rec.physical_max_diff = check.max_diff;
+  const double scale = check.max_abs_a;
   if (!(rec.physical_max_diff <= kPhysicalTolerance * std::max(1.0, scale)))
     throw std::runtime_error(fmt::format(
         "the physically pruned model differs from the masked one by {:.3g} (outputs up to {:.3g})",
