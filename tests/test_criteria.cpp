@@ -158,3 +158,125 @@ TEST(Obs, UpdateIsTheLeastSquaresRefitAndBeatsPlainMasking) {
   EXPECT_LT(refit, masked);
   EXPECT_NEAR(refit, best, 1e-4 * std::max(1.0, best)) << "masked " << masked << " refit " << refit;
 }
+
+namespace {
+/// Position of every channel in the greedy order that removes, step by step, the channel keeping
+/// ||sum of removed contributions||^2 smallest (ThiNet), from explicit contribution vectors.
+std::vector<int64_t> reference_greedy(const std::vector<at::Tensor>& contributions) {
+  const size_t n = contributions.size();
+  std::vector<int64_t> rank(n, -1);
+  at::Tensor sum = at::zeros_like(contributions[0]);
+  for (size_t step = 0; step < n; ++step) {
+    size_t best = n;
+    double best_norm = 0;
+    for (size_t c = 0; c < n; ++c) {
+      if (rank[c] >= 0) continue;
+      const double norm = (sum + contributions[c]).pow(2).sum().item<double>();
+      if (best == n || norm < best_norm) best = c, best_norm = norm;
+    }
+    rank[best] = int64_t(step);
+    sum = sum + contributions[best];
+  }
+  return rank;
+}
+
+/// A producer feeding a consumer: the consumer's input is the producer's output on fixed data,
+/// so pruning the producer's rows changes what the consumer reads, as in a real network.
+class ProducerConsumer : public Calibration {
+ public:
+  ProducerConsumer(at::Tensor data, LayerView& producer) : data_(std::move(data)), producer_(producer) {}
+  std::vector<Batch> batches(int64_t) override { return {}; }
+  std::vector<std::pair<at::Tensor, at::Tensor>> gradients(int64_t) override { return {}; }
+  at::Tensor layer_inputs(const std::string& name, int64_t) override {
+    EXPECT_EQ(name, "consumer");
+    return producer_.weight.dim() == 2 ? data_.matmul(producer_.weight.t()) : at::conv2d(data_, producer_.weight);
+  }
+
+ private:
+  at::Tensor data_;
+  LayerView& producer_;
+};
+
+std::vector<LayerView> producer_consumer(at::Tensor producer, at::Tensor consumer) {
+  std::vector<LayerView> layers{layer(producer), layer(consumer)};
+  layers[0].name = "producer";
+  layers[1].name = "consumer";
+  for (auto& l : layers) l.kind = l.weight.dim() == 2 ? LayerKind::Linear : LayerKind::Conv2d;
+  return layers;
+}
+}  // namespace
+
+TEST(Reconstruction, LinearConsumerRanksChannelsInThiNetGreedyOrder) {
+  torch::manual_seed(3);
+  auto layers = producer_consumer(at::randn({6, 5}), at::randn({3, 6}));
+  layers[1].weight.narrow(1, 4, 1).mul_(0.05);  // a channel the consumer barely reads
+  const auto data = at::randn({64, 5});
+  ProducerConsumer calib(data, layers[0]);
+  std::vector<PruneUnit> units{{"producer", {0}, 6, 5, {{1, 1}}}};
+  const Granularity channel{GranularityKind::Channel};
+  auto crit = test::builtin_registry().make_criterion("reconstruction", {});
+  CriterionContext ctx{layers, channel, &calib, 1, &units};
+  auto s = slice_scores(*crit, ctx);
+  const auto x = data.matmul(layers[0].weight.t());
+  std::vector<at::Tensor> contributions;
+  for (int64_t c = 0; c < 6; ++c) contributions.push_back(x.narrow(1, c, 1).matmul(layers[1].weight.narrow(1, c, 1).t()));
+  const auto rank = reference_greedy(contributions);
+  EXPECT_EQ(rank[4], 0);
+  for (int64_t c = 0; c < 6; ++c) EXPECT_FLOAT_EQ(s[0][c].item<float>(), float(rank[size_t(c)] + 1) / 6.0f) << c;
+  std::vector<LayerView> element_layers = producer_consumer(at::ones({2, 2}), at::ones({2, 2}));
+  CriterionContext element_ctx{element_layers, Granularity{}, &calib, 1, &units};
+  EXPECT_THROW(crit->score(element_ctx), std::runtime_error);
+}
+
+TEST(Reconstruction, ConvConsumerContributionsMatchPerChannelConvolutions) {
+  // Stride 2 and padding 1 on a 7x7 input: the sampled im2col rows must line up with the
+  // convolution's own output positions for the greedy order to match.
+  torch::manual_seed(5);
+  auto layers = producer_consumer(at::randn({4, 2, 1, 1}), at::randn({3, 4, 3, 3}));
+  layers[1].stride = 2;
+  layers[1].padding = 1;
+  const auto data = at::randn({5, 2, 7, 7});
+  ProducerConsumer calib(data, layers[0]);
+  std::vector<PruneUnit> units{{"producer", {0}, 4, 2, {{1, 1}}}};
+  auto crit = test::builtin_registry().make_criterion("reconstruction", {});
+  CriterionContext ctx{layers, {GranularityKind::Channel}, &calib, 1, &units};
+  auto s = slice_scores(*crit, ctx);
+  const auto x = at::conv2d(data, layers[0].weight);
+  std::vector<at::Tensor> contributions;
+  for (int64_t c = 0; c < 4; ++c)
+    contributions.push_back(at::conv2d(x.narrow(1, c, 1), layers[1].weight.narrow(1, c, 1), {}, 2, 1));
+  const auto rank = reference_greedy(contributions);
+  for (int64_t c = 0; c < 4; ++c) EXPECT_FLOAT_EQ(s[0][c].item<float>(), float(rank[size_t(c)] + 1) / 4.0f) << c;
+}
+
+TEST(Reconstruction, RefitIsTheLeastSquaresOptimumAndBeatsPlainMasking) {
+  torch::manual_seed(4);
+  const auto data = at::randn({200, 5});
+  const auto producer = at::randn({6, 5}), consumer = at::randn({3, 6});
+  const auto original = data.matmul(producer.t()).matmul(consumer.t());
+  std::vector<PruneUnit> units{{"producer", {0}, 6, 5, {{1, 1}}}};
+  const Granularity channel{GranularityKind::Channel};
+  at::Tensor kept;
+  auto run = [&](bool refit) {
+    auto layers = producer_consumer(producer.clone(), consumer.clone());
+    ProducerConsumer calib(data, layers[0]);
+    auto crit = test::builtin_registry().make_criterion("reconstruction", Params({{"refit", refit}, {"damp", 0.0}}));
+    CriterionContext ctx{layers, channel, &calib, 1, &units};
+    auto s = slice_scores(*crit, ctx);
+    auto m = select_slices({s[0]}, {0.5}, units, layers, channel)[0];  // 3 of 6 channels go
+    kept = m.gt(0).nonzero().flatten();
+    layers[0].mask.mul_(m.unsqueeze(1));
+    layers[1].mask.mul_(m.unsqueeze(0));
+    for (auto& l : layers) l.weight.mul_(l.mask);
+    crit->after_masking(ctx);
+    EXPECT_EQ(layers[1].weight.ne(0).sum(0).gt(0).sum().item<int64_t>(), 3);  // pruned inputs stay zero
+    EXPECT_TRUE(at::equal(layers[1].weight.mul(layers[1].mask), layers[1].weight));
+    return (calib.layer_inputs("consumer", 1).matmul(layers[1].weight.t()) - original).pow(2).mean().item<double>();
+  };
+  const double masked = run(false), refit = run(true);
+  auto xk = data.matmul(producer.t()).index_select(1, kept).to(at::kDouble);
+  auto v = std::get<0>(at::linalg_lstsq(xk, original.to(at::kDouble)));
+  const double best = (xk.matmul(v) - original.to(at::kDouble)).pow(2).mean().item<double>();
+  EXPECT_LT(refit, masked);
+  EXPECT_NEAR(refit, best, 1e-4 * std::max(1.0, best)) << "masked " << masked << " refit " << refit;
+}

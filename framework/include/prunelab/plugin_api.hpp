@@ -32,7 +32,7 @@
 namespace prunelab {
 
 /// Bumped whenever a virtual function, a context field or PluginAbi changes. Loading is exact-match.
-inline constexpr int kPluginApiVersion = 3;
+inline constexpr int kPluginApiVersion = 4;
 
 /// One batch of the training split (inputs on the run's device, int64 labels).
 struct Batch {
@@ -68,11 +68,17 @@ class Evaluator {
   virtual int64_t macs_with_ratios(const std::vector<double>& ratios) = 0;
 };
 
+struct PruneUnit;
+
 struct CriterionContext {
   std::vector<LayerView>& layers;
   Granularity granularity;
   Calibration* calibration = nullptr;  // never null while running; may be null in unit tests
   uint64_t seed = 0;                   // the run's seed, for criteria that draw random numbers
+  /// The units this step decides over (see PruneUnit): for channel granularity, which layers
+  /// produce each channel group and which consume it (reconstruction criteria need the latter).
+  /// Never null while running; may be null in unit tests.
+  const std::vector<PruneUnit>* units = nullptr;
 };
 
 class BOOST_SYMBOL_VISIBLE Criterion {
@@ -91,11 +97,19 @@ class BOOST_SYMBOL_VISIBLE Criterion {
 /// one unit per layer. For channel granularity a unit is a channel group the model declares: the
 /// layers whose output channels are pruned together (one conv, or every conv feeding one residual
 /// stream), so one decision removes a channel from all of them and from their consumers.
+/// A layer that reads a channel unit's channels: channel c is its input columns
+/// [c * spatial, (c + 1) * spatial) (spatial > 1 for a linear layer after a flatten).
+struct UnitConsumer {
+  size_t layer = 0;  // index into the layers
+  int64_t spatial = 1;
+};
+
 struct PruneUnit {
   std::string name;            // the layer's name, or the group's ("stage2.stream")
   std::vector<size_t> layers;  // the producing layers, indices into RatioContext::layers
   int64_t slices = 0;          // decisions in the unit (elements, kernels, channels, ...)
   int64_t weights_per_slice = 0;  // producer weights one slice holds (what sparsity counts)
+  std::vector<UnitConsumer> consumers;  // channel granularity: layers whose inputs lose a pruned channel
 };
 
 struct RatioContext {

@@ -88,7 +88,7 @@ PruneStepResult prune_step(MaskSet& masks, const UnitLayout& layout, Criterion& 
                            StepEvaluator* evaluator, uint64_t seed) {
   auto views = masks.views();
   const auto& g = layout.granularity();
-  CriterionContext cctx{views, g, calibration, seed};
+  CriterionContext cctx{views, g, calibration, seed, &layout.units()};
   auto scores = layout.unit_scores(slice_scores(criterion, cctx));
   PruneStepResult result;
   {

@@ -30,7 +30,7 @@ std::vector<PruneUnit> layer_units(const std::vector<LayerView>& layers, const G
   std::vector<PruneUnit> out;
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto shape = layers[i].weight.sizes();
-    out.push_back({layers[i].name, {i}, numel(slice_grid_shape(g, shape)), weights_per_slice(g, shape)});
+    out.push_back({layers[i].name, {i}, numel(slice_grid_shape(g, shape)), weights_per_slice(g, shape), {}});
   }
   return out;
 }
@@ -70,8 +70,9 @@ UnitLayout::UnitLayout(MaskSet& masks, const Granularity& g) : masks_(masks), g_
   }
   for (const auto& group : masks.groups()) {
     if (group.residual && !g.coupled) continue;
-    PruneUnit u{group.name, group.producers, group.channels, 0};
+    PruneUnit u{group.name, group.producers, group.channels, 0, {}};
     for (size_t p : group.producers) u.weights_per_slice += layers[p].layer->weight[0].numel();
+    for (const auto& c : group.consumers) u.consumers.push_back({c.layer, c.spatial});
     units_.push_back(std::move(u));
     groups_.push_back(group);
   }
