@@ -161,7 +161,7 @@ int cmd_plot(int argc, char** argv) {
   app.add_option("db", db_path, "results database")->required()->check(CLI::ExistingFile);
   app.add_option("--kind", spec.kind, "accuracy | speedup | layers | sensitivity")->capture_default_str();
   app.add_option("--out", spec.out, "output file, .png or .svg")->required();
-  app.add_option("--run", spec.run_id, "layers: run id (default: the latest finished run)");
+  app.add_option("--run", spec.run_id, "layers, sensitivity: run id (default: the latest finished run, the latest sensitivity run)");
   app.add_option("--x-metric", spec.x_metric, "speedup charts: the x axis (speedup, speedup_physical, measured_speedup, ...)")
       ->capture_default_str();
   app.add_option("--width", spec.width, "pixels")->capture_default_str();
@@ -218,7 +218,7 @@ void usage() {
              "       runner validate FILE.yaml [--json]\n"
              "       runner plugins [--plugin-dir DIR]...\n"
              "       runner report DB [--format md|latex|csv|html] [--rows F,..] [--cols F] [--metric M] [--where SQL]\n"
-             "       runner plot DB --kind accuracy|speedup|layers --out FILE.png|svg [...]\n"
+             "       runner plot DB --kind accuracy|speedup|layers|sensitivity --out FILE.png|svg [...]\n"
              "       runner query DB \"SELECT ...\"\n"
              "       runner eval MODEL.pt [--threads N] [--latency-repeats N]\n"
              "exit codes: 0 all runs done, 1 some run failed, 2 usage or config error\n");

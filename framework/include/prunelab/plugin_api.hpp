@@ -112,6 +112,29 @@ struct PruneUnit {
   std::vector<UnitConsumer> consumers;  // channel granularity: layers whose inputs lose a pruned channel
 };
 
+/// One measured point of a curve a search keeps: `label` (a unit, a layer) and y at x.
+struct CurvePoint {
+  std::string label;
+  double x = 0, y = 0;
+};
+
+/// Where a ratio policy keeps what its search measured, in the results database.
+class SearchStore {
+ public:
+  virtual ~SearchStore() = default;
+  /// Identifies the weights and scores this step starts from: the same for every run that
+  /// prunes the same dense model with the same criterion and granularity in its first step (so
+  /// their curves are shared); specific to the run and step afterwards.
+  virtual std::string state_key() const = 0;
+  /// Curves saved earlier under (kind, key), by this run or any other; empty if none.
+  virtual std::vector<CurvePoint> load_curves(const std::string& kind, const std::string& key) = 0;
+  /// Saves (replaces) the curves under (kind, key): table `curves`.
+  virtual void save_curves(const std::string& kind, const std::string& key, const std::vector<CurvePoint>& points) = 0;
+  /// One row of this run's search log (kind: "choice", "episode", "iteration", ...) with a JSON
+  /// object as its data: table `search_log`.
+  virtual void log(const std::string& kind, const std::string& json) = 0;
+};
+
 struct RatioContext {
   const std::vector<LayerView>& layers;
   const std::vector<PruneUnit>& units;
@@ -124,6 +147,7 @@ struct RatioContext {
   double target_sparsity = 0.0;
   Evaluator* evaluator = nullptr;
   uint64_t seed = 0;
+  SearchStore* store = nullptr;  // never null while running; may be null in unit tests
 };
 
 class BOOST_SYMBOL_VISIBLE RatioPolicy {

@@ -9,6 +9,28 @@
 
 namespace prunelab {
 
+/// Per unit, the fraction of its slices already pruned (its -inf scores): a floor for its ratio.
+inline std::vector<double> pruned_shares(const RatioContext& ctx) {
+  std::vector<double> out;
+  for (const auto& s : ctx.slice_scores)
+    out.push_back(s.numel() ? s.isneginf().sum().item<double>() / double(s.numel()) : 0.0);
+  return out;
+}
+
+/// Per unit, the weights it holds (slices x weights_per_slice): what sparsity is counted in.
+inline std::vector<double> unit_weights(const RatioContext& ctx) {
+  std::vector<double> out;
+  for (const auto& u : ctx.units) out.push_back(double(u.slices) * double(u.weights_per_slice));
+  return out;
+}
+
+/// The sparsity that per-unit ratios give, in the units' terms.
+inline double sparsity_of(const std::vector<double>& ratios, const std::vector<double>& weights) {
+  double pruned = 0, total = 0;
+  for (size_t i = 0; i < ratios.size(); ++i) pruned += ratios[i] * weights[i], total += weights[i];
+  return total > 0 ? pruned / total : 0.0;
+}
+
 /// One global ranking over every unit's slices: `keys[i]` holds a key per slice of unit i
 /// (shaped like ctx.slice_scores[i]; lower = pruned first). Takes the lowest slices, in a stable
 /// order, until their weights (weights_per_slice each) come closest to ctx.target_sparsity of

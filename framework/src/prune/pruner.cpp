@@ -85,7 +85,7 @@ void write_masks(MaskSet& masks, const LayerMasks& m) {
 
 PruneStepResult prune_step(MaskSet& masks, const UnitLayout& layout, Criterion& criterion,
                            RatioPolicy& policy, double target, Calibration* calibration,
-                           StepEvaluator* evaluator, uint64_t seed) {
+                           StepEvaluator* evaluator, uint64_t seed, SearchStore* store) {
   auto views = masks.views();
   const auto& g = layout.granularity();
   CriterionContext cctx{views, g, calibration, seed, &layout.units()};
@@ -98,7 +98,7 @@ PruneStepResult prune_step(MaskSet& masks, const UnitLayout& layout, Criterion& 
       ~ScoresInUse() { if (e) e->set_scores(nullptr); }
     } in_use{evaluator};
     if (evaluator) evaluator->set_scores(&scores);
-    RatioContext rctx{views, layout.units(), scores, g, target, evaluator, seed};
+    RatioContext rctx{views, layout.units(), scores, g, target, evaluator, seed, store};
     result.ratios = policy.ratios(rctx);
   }
   write_masks(masks, layout.expand(select_slices(scores, result.ratios, layout.units(), views, g)));

@@ -36,6 +36,6 @@ struct PruneStepResult {
 /// Runs the whole step of the plugin contract (see plugin_api.hpp) on `masks`.
 PruneStepResult prune_step(MaskSet& masks, const UnitLayout& layout, Criterion& criterion,
                            RatioPolicy& policy, double target_sparsity, Calibration* calibration,
-                           StepEvaluator* evaluator, uint64_t seed);
+                           StepEvaluator* evaluator, uint64_t seed, SearchStore* store = nullptr);
 
 }  // namespace prunelab

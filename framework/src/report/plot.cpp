@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -165,8 +166,50 @@ void make_plot(SQLite::Database& db, const PlotSpec& spec) {
     script += "set boxwidth 0.8\nset xtics rotate by -60 font ',8'\nunset key\n";
     script += fmt::format("plot {} using 1:3:xtic(2) with boxes lc rgb '#4477aa'\n", quote(file));
   } else if (spec.kind == "sensitivity") {
-    throw std::runtime_error("no sensitivity curves in this database: they are stored by the sensitivity ratio policy, "
-                             "which this version does not have yet");
+    // The curves a sensitivity run measured (or reused) in its first pruning step.
+    int64_t run = spec.run_id;
+    const bool has_log = db.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name = 'search_log'").getInt() > 0;
+    if (!has_log) throw std::runtime_error("nothing to plot: this database has no sensitivity curves (no search_log table)");
+    SQLite::Statement find(db, run == 0 ? "SELECT run_id, json_extract(data, '$.curve_key') FROM search_log WHERE kind = 'sensitivity' "
+                                          "AND step = 1 ORDER BY run_id DESC LIMIT 1"
+                                        : "SELECT run_id, json_extract(data, '$.curve_key') FROM search_log WHERE kind = 'sensitivity' "
+                                          "AND step = 1 AND run_id = ?");
+    if (run != 0) find.bind(1, run);
+    if (!find.executeStep())
+      throw std::runtime_error(run == 0 ? "nothing to plot: no run used the sensitivity ratio policy"
+                                        : fmt::format("run {} did not use the sensitivity ratio policy", run));
+    run = find.getColumn(0).getInt64();
+    const std::string key = find.getColumn(1).getString();
+    SQLite::Statement info(db, "SELECT model, criterion, granularity FROM runs WHERE id = ?");
+    info.bind(1, run);
+    if (!info.executeStep()) throw std::runtime_error(fmt::format("no run with id {}", run));
+    const auto title = fmt::format("{} {} {}: each unit pruned alone, validation top-1 (run {})", info.getColumn(0).getString(),
+                                   info.getColumn(1).getString(), info.getColumn(2).getString(), run);
+    SQLite::Statement q(db, "SELECT label, x, y FROM curves WHERE kind = 'sensitivity' AND key = ? ORDER BY rowid");
+    q.bind(1, key);
+    std::string data, current;
+    std::vector<std::string> labels;
+    double base = std::nan("");
+    while (q.executeStep()) {
+      const auto label = q.getColumn(0).getString();
+      if (label == "(unpruned)") { base = 100 * q.getColumn(2).getDouble(); continue; }
+      if (label != current) {
+        if (!current.empty()) data += "\n\n";
+        current = label;
+        labels.push_back(label);
+        if (std::isfinite(base)) data += fmt::format("0 {:.4f}\n", base);
+      }
+      data += fmt::format("{:.4f} {:.4f}\n", q.getColumn(1).getDouble(), 100 * q.getColumn(2).getDouble());
+    }
+    if (labels.empty()) throw std::runtime_error(fmt::format("the curves of run {} are not in this database", run));
+    const auto file = gp.data_file("sensitivity.dat", data);
+    script += fmt::format("set title {}\nset xlabel 'pruning ratio of the unit'\nset ylabel 'validation top-1 (%)'\n",
+                          quote(spec.title.empty() ? title : spec.title));
+    script += "set key outside right center box font ',8'\n";
+    std::vector<std::string> parts;
+    for (size_t i = 0; i < labels.size(); ++i)
+      parts.push_back(fmt::format("{} index {} using 1:2 with linespoints title {}", quote(file), i, quote(labels[i])));
+    script += fmt::format("plot {}\n", fmt::join(parts, ", \\\n     "));
   } else {
     throw std::invalid_argument(fmt::format("unknown plot kind '{}' (valid: {})", spec.kind, fmt::join(plot_kinds(), ", ")));
   }

@@ -10,6 +10,7 @@
 #include "run/dense_cache.hpp"
 #include "run/plan.hpp"
 #include "run/progress.hpp"
+#include "run/search_store.hpp"
 #include "store/result_store.hpp"
 #include "train/trainer.hpp"
 
@@ -107,6 +108,7 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
   std::shared_ptr<Network> physical;
   DataCalibration calibration(*net, masks, data.train, run.finetune.optim.batch_size,
                               static_cast<uint64_t>(run.seed), ctx.device);
+  RunSearchStore search_store(ctx.store, run, run_id);
   // A fine-tuning session spans a step and every following step that continues it (AGP).
   std::unique_ptr<TrainSession> session;
 
@@ -116,8 +118,9 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
     const bool continues = i > 0 && step.continue_training && session;
     const bool next_continues = i + 1 < plan.size() && plan[i + 1].continue_training;
     ctx.progress.phase(fmt::format("step {}/{} prune to {:.3f}", i + 1, plan.size(), step.target_sparsity));
+    search_store.begin_step(i);
     auto pruned = prune_step(masks, layout, *criterion, *policy, step.target_sparsity, &calibration, &evaluator,
-                             static_cast<uint64_t>(run.seed));
+                             static_cast<uint64_t>(run.seed), &search_store);
     if (step.rewind_to_step >= 0) {
       // Lottery ticket: survivors restart from the dense run's early state (or a fresh draw).
       std::shared_ptr<Network> start;

@@ -25,7 +25,7 @@ constexpr const char* kSchema =
 constexpr const char* kResultsView =
 #include "store/results_view.sql.inc"
     ;
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 }  // namespace
 
 std::string utc_now() {
@@ -78,7 +78,7 @@ int64_t ResultStore::begin_run(const RunSpec& run, const RunEnvironment& env) {
   if (old.executeStep()) {
     const int64_t id = old.getColumn(0).getInt64();
     for (const char* sql : {"DELETE FROM layers WHERE run_id = ?", "DELETE FROM steps WHERE run_id = ?",
-                            "DELETE FROM runs WHERE id = ?"}) {
+                            "DELETE FROM search_log WHERE run_id = ?", "DELETE FROM runs WHERE id = ?"}) {
       SQLite::Statement del(db_, sql);
       del.bind(1, id);
       del.exec();
@@ -214,6 +214,46 @@ void ResultStore::fail_run(int64_t run_id, const std::string& error, double wall
   q.bind(2, utc_now());
   q.bind(3, wall_s);
   q.bind(4, run_id);
+  q.exec();
+}
+
+std::vector<CurvePoint> ResultStore::load_curves(const std::string& kind, const std::string& key) {
+  SQLite::Statement q(db_, "SELECT label, x, y FROM curves WHERE kind = ? AND key = ? ORDER BY rowid");
+  q.bind(1, kind);
+  q.bind(2, key);
+  std::vector<CurvePoint> out;
+  while (q.executeStep()) out.push_back({q.getColumn(0).getString(), q.getColumn(1).getDouble(), q.getColumn(2).getDouble()});
+  return out;
+}
+
+void ResultStore::save_curves(const std::string& kind, const std::string& key, const std::vector<CurvePoint>& points) {
+  SQLite::Transaction tx(db_);
+  SQLite::Statement del(db_, "DELETE FROM curves WHERE kind = ? AND key = ?");
+  del.bind(1, kind);
+  del.bind(2, key);
+  del.exec();
+  SQLite::Statement ins(db_, "INSERT OR REPLACE INTO curves(kind, key, label, x, y) VALUES (?,?,?,?,?)");
+  for (const auto& p : points) {
+    ins.bind(1, kind);
+    ins.bind(2, key);
+    ins.bind(3, p.label);
+    ins.bind(4, p.x);
+    ins.bind(5, p.y);
+    ins.exec();
+    ins.reset();
+  }
+  tx.commit();
+}
+
+void ResultStore::add_search_log(int64_t run_id, int step, const std::string& kind, const std::string& json) {
+  SQLite::Statement q(db_, R"(INSERT INTO search_log(run_id, step, seq, kind, data)
+      VALUES (?, ?, (SELECT COUNT(*) FROM search_log WHERE run_id = ? AND step = ?), ?, ?))");
+  q.bind(1, run_id);
+  q.bind(2, step);
+  q.bind(3, run_id);
+  q.bind(4, step);
+  q.bind(5, kind);
+  q.bind(6, json);
   q.exec();
 }
 

@@ -3,6 +3,8 @@
 
 #include "prune/stats.hpp"
 
+#include <prunelab/plugin_api.hpp>
+
 #include <SQLiteCpp/Database.h>
 
 #include <cmath>
@@ -57,6 +59,12 @@ class ResultStore {
   void set_plan(int64_t run_id, const std::string& plan_json);
   void finish_run(int64_t run_id, double wall_s);
   void fail_run(int64_t run_id, const std::string& error, double wall_s);
+
+  /// Search results shared across runs (table `curves`), see SearchStore.
+  std::vector<CurvePoint> load_curves(const std::string& kind, const std::string& key);
+  void save_curves(const std::string& kind, const std::string& key, const std::vector<CurvePoint>& points);
+  /// Appends a row to the run's search log for a pruning step (1-based).
+  void add_search_log(int64_t run_id, int step, const std::string& kind, const std::string& json);
 
   SQLite::Database& db() { return db_; }
 

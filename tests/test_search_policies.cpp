@@ -1,0 +1,163 @@
+// Ratio policies that search: sensitivity analysis (and the framework's evaluator they use).
+#include "models/network.hpp"
+#include "prune/evaluator.hpp"
+#include "prune/pruner.hpp"
+#include "test_support.hpp"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <prunelab/ratio_tools.hpp>
+#include <torch/utils.h>
+
+#include <map>
+
+using namespace prunelab;
+
+namespace {
+/// Validation accuracy 0.9 minus sum_u c_u * r_u^2: unit u's drop when pruned alone at r is
+/// c_u * r^2, so the largest ratio within a threshold T is sqrt(T / c_u).
+class QuadraticEvaluator : public Evaluator {
+ public:
+  explicit QuadraticEvaluator(std::vector<double> c) : c_(std::move(c)) {}
+  double accuracy_with_ratios(const std::vector<double>& r, int64_t) override {
+    ++calls;
+    double a = 0.9;
+    for (size_t u = 0; u < r.size(); ++u) a -= c_[u] * r[u] * r[u];
+    return a;
+  }
+  double accuracy(int64_t) override { return 0.9; }
+  int64_t macs_with_ratios(const std::vector<double>&) override { return 0; }
+  int calls = 0;
+
+ private:
+  std::vector<double> c_;
+};
+
+class MemoryStore : public SearchStore {
+ public:
+  std::string state_key() const override { return "state"; }
+  std::vector<CurvePoint> load_curves(const std::string& kind, const std::string& key) override {
+    auto it = curves.find(kind + "/" + key);
+    return it == curves.end() ? std::vector<CurvePoint>{} : it->second;
+  }
+  void save_curves(const std::string& kind, const std::string& key, const std::vector<CurvePoint>& p) override {
+    curves[kind + "/" + key] = p;
+  }
+  void log(const std::string& kind, const std::string& json) override { logs.emplace_back(kind, json); }
+  std::map<std::string, std::vector<CurvePoint>> curves;
+  std::vector<std::pair<std::string, std::string>> logs;
+};
+
+/// Three equal units of 100 single-weight slices.
+struct ThreeUnits {
+  std::vector<LayerView> layers{3};
+  std::vector<PruneUnit> units;
+  std::vector<at::Tensor> scores;
+  ThreeUnits() {
+    for (size_t i = 0; i < 3; ++i) {
+      layers[i].weight = at::ones({100});
+      layers[i].mask = at::ones({100});
+      units.push_back({"u" + std::to_string(i), {i}, 100, 1, {}});
+      scores.push_back(at::rand({100}));
+    }
+  }
+  std::vector<double> ratios(Evaluator& e, SearchStore* store, double target, Params p = {}) {
+    auto policy = test::builtin_registry().make_ratio_policy("sensitivity", p);
+    RatioContext ctx{layers, units, scores, Granularity{}, target, &e, 0, store};
+    return policy->ratios(ctx);
+  }
+};
+}  // namespace
+
+TEST(Sensitivity, GivenThresholdPicksTheLargestScannedRatioWithinIt) {
+  ThreeUnits f;
+  QuadraticEvaluator e({1.0, 0.1, 0.01});
+  // T = 0.02: sqrt(0.02) = 0.14 -> 0.1; sqrt(0.2) = 0.45 -> 0.4; sqrt(2) > 0.9 -> 0.9. A target
+  // equal to their mean needs no scaling, so the choice is returned as it is.
+  const double target = (0.1 + 0.4 + 0.9) / 3;
+  auto r = f.ratios(e, nullptr, target, Params({{"threshold", 0.02}}));
+  EXPECT_NEAR(r[0], 0.1, 1e-9);
+  EXPECT_NEAR(r[1], 0.4, 1e-9);
+  EXPECT_NEAR(r[2], 0.9, 1e-9);
+  // A lower target keeps the shape: every ratio scaled by the same factor.
+  r = f.ratios(e, nullptr, target / 2, Params({{"threshold", 0.02}}));
+  EXPECT_NEAR(r[0], 0.05, 1e-6);
+  EXPECT_NEAR(r[1], 0.2, 1e-6);
+  EXPECT_NEAR(r[2], 0.45, 1e-6);
+}
+
+TEST(Sensitivity, SolvedThresholdMeetsTheTargetAndPrunesInsensitiveUnitsMost) {
+  ThreeUnits f;
+  QuadraticEvaluator e({1.0, 0.1, 0.01});
+  auto r = f.ratios(e, nullptr, 0.5);
+  EXPECT_NEAR(sparsity_of(r, {100, 100, 100}), 0.5, 1e-6);
+  EXPECT_LT(r[0], r[1]);
+  EXPECT_LT(r[1], r[2]);
+  // Every unit sits at (about) the same interpolated drop: that is what one threshold means.
+  // u2's curve is flat up to 0.9 (drop 0.0081) and u0's reaches that drop at r = 0.09.
+  EXPECT_LE(r[2], 0.9 + 1e-9);
+  // Beyond what the scan covers, every unit goes the same share of the rest of the way.
+  r = f.ratios(e, nullptr, 0.95);
+  EXPECT_NEAR(sparsity_of(r, {100, 100, 100}), 0.95, 1e-6);
+  EXPECT_NEAR(r[0], 0.95, 1e-6);
+}
+
+TEST(Sensitivity, CurvesAreStoredAndReusedAndTheChoiceIsLogged) {
+  ThreeUnits f;
+  QuadraticEvaluator e({1.0, 0.1, 0.01});
+  MemoryStore store;
+  auto first = f.ratios(e, &store, 0.4);
+  EXPECT_EQ(e.calls, 27);  // 3 units x 9 ratios
+  ASSERT_EQ(store.curves.size(), 1u);
+  EXPECT_EQ(store.curves.begin()->second.size(), 28u);  // and the unpruned accuracy
+  auto second = f.ratios(e, &store, 0.4);
+  EXPECT_EQ(e.calls, 27);  // nothing measured again
+  EXPECT_EQ(first, second);
+  ASSERT_EQ(store.logs.size(), 2u);
+  EXPECT_NE(store.logs[1].second.find("\"curves_cached\":true"), std::string::npos) << store.logs[1].second;
+  EXPECT_NE(store.logs[1].second.find("\"u2\":"), std::string::npos);
+  // Other scan settings are other curves.
+  f.ratios(e, &store, 0.4, Params({{"samples", int64_t{50}}}));
+  EXPECT_EQ(e.calls, 54);
+}
+
+TEST(Sensitivity, AlreadyPrunedSlicesAreTheFloor) {
+  ThreeUnits f;
+  f.scores[0].narrow(0, 0, 60).fill_(-std::numeric_limits<float>::infinity());
+  QuadraticEvaluator e({1.0, 0.1, 0.01});
+  auto r = f.ratios(e, nullptr, 0.6);
+  EXPECT_GE(r[0], 0.6);
+  EXPECT_NEAR(sparsity_of(r, {100, 100, 100}), 0.6, 1e-6);
+}
+
+TEST(StepEvaluator, ScanningRatiosRestoresEveryParameterExactly) {
+  torch::manual_seed(0);
+  auto net = make_network("resnet20", {1, 28, 28, 10});
+  net->eval();
+  MaskSet masks(*net);
+  TensorDataset val{at::randn({64, 1, 28, 28}), at::randint(0, 10, {64})};
+  for (bool channel : {false, true}) {
+    const Granularity g{channel ? GranularityKind::Channel : GranularityKind::Element};
+    UnitLayout layout(masks, g);
+    StepEvaluator evaluator(*net, masks, layout, val, 32, at::kCPU);
+    std::vector<at::Tensor> before;
+    for (const auto& p : net->parameters()) before.push_back(p.detach().clone());
+    for (const auto& b : net->buffers()) before.push_back(b.detach().clone());
+    auto views = masks.views();
+    auto crit = test::builtin_registry().make_criterion("magnitude", {});
+    CriterionContext cctx{views, g, nullptr, 0, &layout.units()};
+    auto scores = layout.unit_scores(slice_scores(*crit, cctx));
+    evaluator.set_scores(&scores);
+    const double dense = evaluator.accuracy(64);
+    for (size_t u = 0; u < layout.units().size(); ++u) {
+      std::vector<double> r(layout.units().size(), 0.0);
+      r[u] = 0.9;
+      evaluator.accuracy_with_ratios(r, 64);
+    }
+    evaluator.set_scores(nullptr);
+    size_t i = 0;
+    for (const auto& p : net->parameters()) EXPECT_TRUE(at::equal(p, before[i++]));
+    for (const auto& b : net->buffers()) EXPECT_TRUE(at::equal(b, before[i++]));
+    EXPECT_EQ(evaluator.accuracy(64), dense);
+  }
+}
