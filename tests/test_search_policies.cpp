@@ -161,3 +161,76 @@ TEST(StepEvaluator, ScanningRatiosRestoresEveryParameterExactly) {
     EXPECT_EQ(evaluator.accuracy(64), dense);
   }
 }
+
+namespace {
+/// Validation accuracy peaked at known ratios: 1 - 2 * sum_u (r_u - best_u)^2.
+class PeakedEvaluator : public Evaluator {
+ public:
+  explicit PeakedEvaluator(std::vector<double> best) : best_(std::move(best)) {}
+  double accuracy_with_ratios(const std::vector<double>& r, int64_t) override {
+    double a = 1.0;
+    for (size_t u = 0; u < r.size(); ++u) a -= 2.0 * (r[u] - best_[u]) * (r[u] - best_[u]);
+    return a;
+  }
+  double accuracy(int64_t) override { return 1.0; }
+  int64_t macs_with_ratios(const std::vector<double>& r) override { return int64_t(1e6 * (1.0 - sparsity_of(r, {1, 1, 1}))); }
+
+ private:
+  std::vector<double> best_;
+};
+
+double field(const std::string& json, const std::string& name) {
+  const auto at = json.find("\"" + name + "\":");
+  if (at == std::string::npos) throw std::runtime_error("no field " + name + " in " + json);
+  return std::stod(json.substr(at + name.size() + 3));
+}
+
+std::vector<std::string> logs_of(const MemoryStore& store, const std::string& kind) {
+  std::vector<std::string> out;
+  for (const auto& [k, j] : store.logs)
+    if (k == kind) out.push_back(j);
+  return out;
+}
+}  // namespace
+
+TEST(Amc, AgentLearnsAToyProblemWithAKnownOptimum) {
+  ThreeUnits f;
+  // The optimum meets the target (mean 0.5) by itself, so it is reachable exactly.
+  PeakedEvaluator e({0.2, 0.5, 0.8});
+  MemoryStore store;
+  auto policy = test::builtin_registry().make_ratio_policy("amc", Params({{"episodes", int64_t{150}}, {"warmup", int64_t{20}}}));
+  RatioContext ctx{f.layers, f.units, f.scores, Granularity{}, 0.5, &e, 3, &store};
+  const auto r = policy->ratios(ctx);
+  EXPECT_NEAR(r[0], 0.2, 0.1);
+  EXPECT_NEAR(r[1], 0.5, 0.1);
+  EXPECT_NEAR(r[2], 0.8, 0.1);
+  const auto episodes = logs_of(store, "amc_episode");
+  ASSERT_EQ(episodes.size(), 150u);
+  double random = 0, learned = 0;
+  for (size_t i = 0; i < 20; ++i) random += field(episodes[i], "accuracy") / 20;
+  for (size_t i = 130; i < 150; ++i) learned += field(episodes[i], "accuracy") / 20;
+  // The trained agent's episodes are far better than the random warm-up ones.
+  EXPECT_GT(learned, random + 0.3) << "random " << random << " learned " << learned;
+  EXPECT_GT(learned, 0.9) << "random " << random;  // measured: 0.50 -> 0.93
+}
+
+TEST(Amc, EveryEpisodeMeetsTheHardBudget) {
+  ThreeUnits f;
+  f.scores[1].narrow(0, 0, 30).fill_(-std::numeric_limits<float>::infinity());  // a floor
+  PeakedEvaluator e({0.0, 0.0, 0.0});  // the agent would rather prune nothing
+  MemoryStore store;
+  auto policy = test::builtin_registry().make_ratio_policy(
+      "amc", Params({{"episodes", int64_t{30}}, {"warmup", int64_t{10}}, {"max_ratio", 0.8}}));
+  RatioContext ctx{f.layers, f.units, f.scores, Granularity{}, 0.7, &e, 1, &store};
+  const auto r = policy->ratios(ctx);
+  EXPECT_NEAR(sparsity_of(r, {100, 100, 100}), 0.7, 1e-6);
+  EXPECT_GE(r[1], 0.3);
+  for (const auto& j : logs_of(store, "amc_episode")) {
+    EXPECT_NEAR(field(j, "sparsity"), 0.7, 1e-6) << j;
+    EXPECT_GE(field(j, "agent_sparsity"), 0.7 - 1e-9) << j;  // the clipped actions already meet it
+  }
+  // Same seed, same search.
+  MemoryStore again;
+  RatioContext ctx2{f.layers, f.units, f.scores, Granularity{}, 0.7, &e, 1, &again};
+  EXPECT_EQ(policy->ratios(ctx2), r);
+}

@@ -148,17 +148,10 @@ class Sensitivity final : public prunelab::RatioPolicy {
     } else {
       std::vector<double> chosen(n);
       for (size_t u = 0; u < n; ++u) chosen[u] = curves[u].largest_scanned_within(threshold_, raw[u]);
-      // One common factor on the pruned-beyond-floor share keeps the sensitivity shape.
-      const auto scaled = [&](double a) {
-        return sparsity([&](size_t u) { return base[u] + a * (chosen[u] - base[u]); });
-      };
-      double hi = 1.0;
-      while (scaled(hi) < target && hi < 1e6) hi *= 2;
-      if (scaled(hi) < target)
-        throw std::runtime_error("sensitivity: threshold " + number(threshold_) +
-                                 " leaves every unit at its floor; no scaling reaches the target");
-      solved = solve(scaled, 0.0, hi, target);
-      scaled(solved);
+      // One common factor on the pruned-beyond-floor share keeps the sensitivity shape
+      // (fit_to_target: and if every unit is at its floor, all go the same share further).
+      out = prunelab::fit_to_target(chosen, base, weights, target);
+      solved = threshold_;
       how = "scaled";
     }
 

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace prunelab {
@@ -29,6 +30,40 @@ inline double sparsity_of(const std::vector<double>& ratios, const std::vector<d
   double pruned = 0, total = 0;
   for (size_t i = 0; i < ratios.size(); ++i) pruned += ratios[i] * weights[i], total += weights[i];
   return total > 0 ? pruned / total : 0.0;
+}
+
+/// Ratios with the shape of `chosen` that meet `target` exactly: every unit keeps
+/// floor + a * (chosen - floor) (clamped to [floor, 1]) for one common factor a >= 0. If no factor
+/// reaches the target (every chosen ratio at its floor, or all saturated), every unit then goes
+/// the same share b of the rest of the way to 1.
+inline std::vector<double> fit_to_target(const std::vector<double>& chosen, const std::vector<double>& floor,
+                                         const std::vector<double>& weights, double target) {
+  const size_t n = chosen.size();
+  std::vector<double> out(n);
+  const auto shaped = [&](double a) {
+    for (size_t i = 0; i < n; ++i) out[i] = std::clamp(floor[i] + a * (chosen[i] - floor[i]), floor[i], 1.0);
+    return sparsity_of(out, weights);
+  };
+  const auto bisect = [](const auto& f, double lo, double hi, double want) {
+    for (int i = 0; i < 100; ++i) {
+      const double mid = 0.5 * (lo + hi);
+      (f(mid) < want ? lo : hi) = mid;
+    }
+    return hi;
+  };
+  double hi = 1.0;
+  while (shaped(hi) < target && hi < 1e9) hi *= 2;
+  if (shaped(hi) >= target) {
+    shaped(bisect(shaped, 0.0, hi, target));
+    return out;
+  }
+  const auto saturated = out;
+  const auto rest = [&](double b) {
+    for (size_t i = 0; i < n; ++i) out[i] = saturated[i] + b * (1.0 - saturated[i]);
+    return sparsity_of(out, weights);
+  };
+  rest(bisect(rest, 0.0, 1.0, target));
+  return out;
 }
 
 /// One global ranking over every unit's slices: `keys[i]` holds a key per slice of unit i
