@@ -1,8 +1,10 @@
 // Ratio policies that search: sensitivity analysis (and the framework's evaluator they use).
 #include "models/network.hpp"
 #include "prune/evaluator.hpp"
+#include "prune/latency_table.hpp"
 #include "prune/pruner.hpp"
 #include "test_support.hpp"
+#include "train/trainer.hpp"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -154,6 +156,14 @@ TEST(StepEvaluator, ScanningRatiosRestoresEveryParameterExactly) {
       r[u] = 0.9;
       evaluator.accuracy_with_ratios(r, 64);
     }
+    // A short fine-tune of a proposal changes weights, BatchNorm statistics and masks: all undone.
+    evaluator.set_finetuner([&](int64_t steps) {
+      OptimSpec optim;
+      optim.batch_size = 32;
+      train_steps(*net, val, optim, steps, 1, &masks, {}, at::kCPU);
+    });
+    evaluator.accuracy_after_finetune(std::vector<double>(layout.units().size(), 0.5), 2, 64);
+    for (const auto& m : masks.masks()) EXPECT_TRUE(m.eq(1).all().item<bool>());
     evaluator.set_scores(nullptr);
     size_t i = 0;
     for (const auto& p : net->parameters()) EXPECT_TRUE(at::equal(p, before[i++]));
@@ -233,4 +243,84 @@ TEST(Amc, EveryEpisodeMeetsTheHardBudget) {
   MemoryStore again;
   RatioContext ctx2{f.layers, f.units, f.scores, Granularity{}, 0.7, &e, 1, &again};
   EXPECT_EQ(policy->ratios(ctx2), r);
+}
+
+namespace {
+/// Latency 10 + sum_u cost_u * (1 - r_u) ms; accuracy after fine-tuning 1 - sum_u s_u * r_u^2.
+class FakeLatencyEvaluator : public Evaluator {
+ public:
+  FakeLatencyEvaluator(std::vector<double> cost, std::vector<double> s) : cost_(std::move(cost)), s_(std::move(s)) {}
+  double accuracy_with_ratios(const std::vector<double>&, int64_t) override { return 0; }
+  double accuracy(int64_t) override { return 1; }
+  int64_t macs_with_ratios(const std::vector<double>&) override { return 0; }
+  double latency_ms_with_ratios(const std::vector<double>& r) override {
+    double ms = 10;
+    for (size_t u = 0; u < r.size(); ++u) ms += cost_[u] * (1 - r[u]);
+    return ms;
+  }
+  double accuracy_after_finetune(const std::vector<double>& r, int64_t steps, int64_t) override {
+    last_steps = steps;
+    double a = 1;
+    for (size_t u = 0; u < r.size(); ++u) a -= s_[u] * r[u] * r[u];
+    return a;
+  }
+  int64_t last_steps = -1;
+
+ private:
+  std::vector<double> cost_, s_;
+};
+}  // namespace
+
+TEST(NetAdapt, EveryIterationMeetsItsLatencyTargetAndTheRunMeetsItsSparsity) {
+  ThreeUnits f;
+  for (auto& u : f.units) u.slices = 10, u.weights_per_slice = 10;
+  for (auto& s : f.scores) s = at::rand({10});
+  // Unit 0 is slow and insensitive: NetAdapt should take most from it.
+  FakeLatencyEvaluator e({30, 10, 10}, {0.1, 1.0, 1.0});
+  MemoryStore store;
+  auto policy = test::builtin_registry().make_ratio_policy("netadapt", Params({{"short_steps", int64_t{7}}}));
+  const Granularity channel{GranularityKind::Channel};
+  RatioContext ctx{f.layers, f.units, f.scores, channel, 0.4, &e, 0, &store};
+  const auto r = policy->ratios(ctx);
+  EXPECT_NEAR(sparsity_of(r, {100, 100, 100}), 0.4, 1e-6);
+  EXPECT_GT(r[0], r[1]);
+  EXPECT_GT(r[0], r[2]);
+  EXPECT_EQ(e.last_steps, 7);
+  const auto iterations = logs_of(store, "netadapt_iteration");
+  ASSERT_FALSE(iterations.empty());
+  double previous = 60;  // the unpruned latency
+  for (const auto& j : iterations) {
+    EXPECT_LE(field(j, "latency_ms"), field(j, "target_ms") + 1e-9) << j;
+    EXPECT_LT(field(j, "latency_ms"), previous) << j;
+    previous = field(j, "latency_ms");
+  }
+  ASSERT_EQ(logs_of(store, "netadapt").size(), 1u);
+  RatioContext element{f.layers, f.units, f.scores, Granularity{}, 0.4, &e, 0, &store};
+  EXPECT_THROW(policy->ratios(element), std::runtime_error);
+}
+
+TEST(LatencyTable, PrunedChannelsAreFasterAndEntriesAreReusedFromTheStore) {
+  torch::manual_seed(0);
+  auto net = make_network("resnet20", {1, 28, 28, 10});
+  net->eval();
+  {
+    at::NoGradGuard g;
+    net->forward(at::randn({1, 1, 28, 28}));  // the layers learn their input sizes
+  }
+  MaskSet masks(*net);
+  const UnitLayout layout(masks, {GranularityKind::Channel});
+  MemoryStore store;
+  LatencyTable table(&store, 8, at::kCPU);
+  const auto dense = table.model_ms(masks, masks.masks(), masks.channel_masks());
+  std::vector<at::Tensor> unit_masks;
+  for (const auto& u : layout.units()) unit_masks.push_back(at::arange(u.slices).lt(u.slices / 4).to(at::kFloat));
+  const auto pruned_masks = layout.expand(unit_masks);  // each block's conv1 keeps a quarter
+  const auto pruned = table.model_ms(masks, pruned_masks.weight, pruned_masks.channel);
+  EXPECT_GT(dense, 0);
+  EXPECT_LT(pruned, dense);
+  table.flush();
+  EXPECT_FALSE(store.curves.empty());
+  // A second table (a later run) reads the same numbers instead of timing again.
+  LatencyTable later(&store, 8, at::kCPU);
+  EXPECT_EQ(later.model_ms(masks, pruned_masks.weight, pruned_masks.channel), pruned);
 }

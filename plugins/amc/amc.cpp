@@ -65,10 +65,20 @@ class Amc final : public prunelab::RatioPolicy {
     if (hidden_ < 1 || updates_ < 0 || batch_ < 1) throw prunelab::ParamError("amc: hidden, batch >= 1 and updates >= 0");
     if (reward_ != "error" && reward_ != "error_log_flops")
       throw prunelab::ParamError("amc: reward must be 'error' or 'error_log_flops', not '" + reward_ + "'");
+    std::ostringstream s;
+    s << "episodes=" << episodes_ << ",warmup=" << warmup_ << ",samples=" << samples_ << ",max_ratio=" << max_ratio_
+      << ",noise=" << noise_ << ",decay=" << noise_decay_ << ",hidden=" << hidden_ << ",updates=" << updates_
+      << ",batch=" << batch_ << ",lr=" << actor_lr_ << "/" << critic_lr_ << ",reward=" << reward_;
+    settings_ = s.str();
   }
 
   std::vector<double> ratios(const prunelab::RatioContext& ctx) override {
     if (!ctx.evaluator) throw std::runtime_error("amc needs the evaluator");
+    return prunelab::reuse_or_search(ctx, "amc", settings_, [&] { return search(ctx); });
+  }
+
+ private:
+  std::vector<double> search(const prunelab::RatioContext& ctx) {
     const auto t0 = std::chrono::steady_clock::now();
     const size_t n = ctx.units.size();
     const auto floor = prunelab::pruned_shares(ctx);
@@ -159,7 +169,6 @@ class Amc final : public prunelab::RatioPolicy {
     return best;
   }
 
- private:
   /// The static part of every unit's state; also fills flops_.
   std::vector<at::Tensor> unit_features(const prunelab::RatioContext& ctx) {
     const size_t n = ctx.units.size();
@@ -219,7 +228,7 @@ class Amc final : public prunelab::RatioPolicy {
   double max_ratio_, noise_, noise_decay_;
   int64_t hidden_, updates_, batch_;
   double actor_lr_, critic_lr_;
-  std::string reward_;
+  std::string reward_, settings_;
   std::vector<double> flops_;  // per unit, dense MACs per sample
 };
 

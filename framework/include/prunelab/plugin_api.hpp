@@ -26,6 +26,7 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,20 @@ class Evaluator {
   /// Effective MACs per sample if each prune unit were pruned at `ratios[i]` of its slices
   /// (for channels, consumers' inputs included).
   virtual int64_t macs_with_ratios(const std::vector<double>& ratios) = 0;
+  /// Estimated inference latency (ms per batch) if each unit were pruned at `ratios[i]`: the sum
+  /// over prunable layers of a lookup table of the layer's time at its live input and output
+  /// channel counts, measured on this machine with the run's threads (cached in the results
+  /// database, table `curves`, kind 'latency'). Only channel pruning changes it.
+  virtual double latency_ms_with_ratios(const std::vector<double>& /*ratios*/) {
+    throw std::logic_error("this evaluator has no latency table");
+  }
+  /// Validation top-1 after pruning each unit at `ratios[i]` and fine-tuning `steps` optimizer
+  /// steps (masks enforced, the run's fine-tuning settings); every parameter, BatchNorm statistic
+  /// and mask is restored afterwards.
+  virtual double accuracy_after_finetune(const std::vector<double>& /*ratios*/, int64_t /*steps*/,
+                                         int64_t /*max_samples*/) {
+    throw std::logic_error("this evaluator cannot fine-tune");
+  }
 };
 
 struct PruneUnit;

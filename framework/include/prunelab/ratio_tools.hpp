@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 namespace prunelab {
@@ -63,6 +65,31 @@ inline std::vector<double> fit_to_target(const std::vector<double>& chosen, cons
     return sparsity_of(out, weights);
   };
   rest(bisect(rest, 0.0, 1.0, target));
+  return out;
+}
+
+/// Runs `search()` (which returns per-unit ratios) unless a run before found them for the same
+/// step state (SearchStore::state_key), target and `settings` (the policy's parameters, as text):
+/// then those are returned and a row `<kind>_reused` is logged. Searches are deterministic per
+/// state and settings, so prune-only and fine-tuned runs of one experiment search only once.
+template <class Search>
+std::vector<double> reuse_or_search(const RatioContext& ctx, const std::string& kind, const std::string& settings,
+                                    Search&& search) {
+  if (!ctx.store) return search();
+  char target[32];
+  std::snprintf(target, sizeof target, "%.17g", ctx.target_sparsity);
+  const std::string key = ctx.store->state_key() + "|target=" + target + "|seed=" + std::to_string(ctx.seed) + "|" + settings;
+  const auto saved = ctx.store->load_curves(kind + "_ratios", key);
+  if (saved.size() == ctx.units.size()) {
+    std::vector<double> out;
+    for (const auto& p : saved) out.push_back(p.y);
+    ctx.store->log(kind + "_reused", "{\"key\":\"" + key + "\"}");
+    return out;
+  }
+  auto out = search();
+  std::vector<CurvePoint> points;
+  for (size_t i = 0; i < out.size(); ++i) points.push_back({ctx.units[i].name, double(i), out[i]});
+  ctx.store->save_curves(kind + "_ratios", key, points);
   return out;
 }
 

@@ -10,6 +10,7 @@ namespace prunelab {
 
 at::Tensor PrunableLayerImpl::finish(const at::Tensor& input, at::Tensor output) {
   if (output.dim() == 4) out_hw = {output.size(2), output.size(3)};
+  if (input.dim() == 4) in_hw = {input.size(2), input.size(3)};
   if (hook) hook(input, output);
   return output;
 }

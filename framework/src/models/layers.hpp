@@ -25,6 +25,7 @@ class PrunableLayerImpl : public torch::nn::Module {
   at::Tensor bias;        // undefined when the layer has none
   Hook hook;              // called after every forward when set (calibration, probes)
   std::vector<int64_t> out_hw;  // spatial size of the last output (conv)
+  std::vector<int64_t> in_hw;   // spatial size of the last input (conv)
 
  protected:
   at::Tensor finish(const at::Tensor& input, at::Tensor output);

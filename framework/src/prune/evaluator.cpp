@@ -55,6 +55,42 @@ double StepEvaluator::accuracy_with_ratios(const std::vector<double>& ratios, in
   return evaluate(net_, val_, batch_size_, device_, max_samples).top1;
 }
 
+double StepEvaluator::latency_ms_with_ratios(const std::vector<double>& ratios) {
+  if (!latency_) throw std::logic_error("StepEvaluator: no latency table set");
+  const auto hypothetical = hypothetical_masks(ratios);
+  const double ms = latency_->model_ms(masks_, hypothetical.weight, hypothetical.channel);
+  latency_->flush();
+  return ms;
+}
+
+double StepEvaluator::accuracy_after_finetune(const std::vector<double>& ratios, int64_t steps, int64_t max_samples) {
+  if (!finetune_) throw std::logic_error("StepEvaluator: no fine-tuner set");
+  const auto hypothetical = hypothetical_masks(ratios);
+  // Everything training can change: parameters, BatchNorm statistics, and the masks.
+  std::vector<at::Tensor> state, saved;
+  for (const auto& p : net_.parameters()) state.push_back(p);
+  for (const auto& b : net_.buffers()) state.push_back(b);
+  for (auto& m : masks_.masks()) state.push_back(m);
+  for (auto& m : masks_.channel_masks()) state.push_back(m);
+  {
+    at::NoGradGuard no_grad;
+    for (const auto& t : state) saved.push_back(t.detach().clone());
+  }
+  struct Restore {
+    std::vector<at::Tensor>& state;
+    std::vector<at::Tensor>& saved;
+    Network& net;
+    ~Restore() {
+      at::NoGradGuard no_grad;
+      for (size_t i = 0; i < saved.size(); ++i) state[i].detach().copy_(saved[i]);
+      net.eval();
+    }
+  } restore{state, saved, net_};
+  write_masks(masks_, hypothetical);
+  finetune_(steps);
+  return evaluate(net_, val_, batch_size_, device_, max_samples).top1;
+}
+
 double StepEvaluator::accuracy(int64_t max_samples) {
   return evaluate(net_, val_, batch_size_, device_, max_samples).top1;
 }

@@ -109,6 +109,14 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
   DataCalibration calibration(*net, masks, data.train, run.finetune.optim.batch_size,
                               static_cast<uint64_t>(run.seed), ctx.device);
   RunSearchStore search_store(ctx.store, run, run_id);
+  // For searching policies: NetAdapt's latency table (batch 64, like measured_speedup_b64) and
+  // short fine-tuning of a proposal (the same batches for every proposal of a run).
+  LatencyTable latency_table(&search_store, 64, ctx.device);
+  evaluator.set_latency_table(&latency_table);
+  evaluator.set_finetuner([&](int64_t steps) {
+    train_steps(*net, data.train, run.finetune.optim, steps, static_cast<uint64_t>(run.seed) * 7919ULL + 999ULL,
+                &masks, {}, ctx.device);
+  });
   // A fine-tuning session spans a step and every following step that continues it (AGP).
   std::unique_ptr<TrainSession> session;
 
