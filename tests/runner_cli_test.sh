@@ -34,7 +34,7 @@ YAML
 sed 's/criterion: magnitude/criterion: magnitud/' "$WORK/grid.yaml" > "$WORK/bad.yaml"
 "$RUNNER" validate "$WORK/bad.yaml" > /dev/null 2> "$WORK/err"; rc=$?
 check "config error exits 2" test $rc -eq 2
-check "config error names file:line:col and known plugins" grep -q "bad.yaml:10:14: prune.criterion: unknown criterion 'magnitud' (known: bn_scale, fpgm, magnitude, obd, obs, random, taylor)" "$WORK/err"
+check "config error names file:line:col and known plugins" grep -q "bad.yaml:10:14: prune.criterion: unknown criterion 'magnitud' (known: bn_scale, fpgm, magnitude, obd, obs, random, reconstruction, taylor)" "$WORK/err"
 "$RUNNER" validate "$WORK/grid.yaml" > "$WORK/validate" 2>&1
 check "validate lists 24 runs" grep -q "24 runs" "$WORK/validate"
 # 3000 images / batch 32 = 93 steps per epoch: iterative to 0.9 splits them over four steps.

@@ -11,8 +11,8 @@ using namespace prunelab;
 TEST(Plugins, BuiltinsAreLoadedWithTheirKinds) {
   auto& r = test::builtin_registry();
   EXPECT_EQ(r.names(ComponentKind::Criterion),
-            (std::vector<std::string>{"bn_scale", "fpgm", "magnitude", "obd", "obs", "random", "taylor"}));
-  EXPECT_EQ(r.names(ComponentKind::RatioPolicy), (std::vector<std::string>{"erk", "global", "lamp", "uniform"}));
+            (std::vector<std::string>{"bn_scale", "fpgm", "magnitude", "obd", "obs", "random", "reconstruction", "taylor"}));
+  EXPECT_EQ(r.names(ComponentKind::RatioPolicy), (std::vector<std::string>{"amc", "erk", "global", "lamp", "netadapt", "sensitivity", "uniform"}));
   EXPECT_EQ(r.names(ComponentKind::Schedule), (std::vector<std::string>{"agp", "iterative", "lottery", "one_shot"}));
   const auto* m = r.find(ComponentKind::Criterion, "magnitude");
   ASSERT_NE(m, nullptr);
@@ -63,7 +63,7 @@ TEST(Plugins, UnknownNamesListTheKnownOnes) {
     r.make_criterion("nope", {});
     FAIL();
   } catch (const std::out_of_range& e) {
-    EXPECT_NE(std::string(e.what()).find("known: bn_scale, fpgm, magnitude, obd, obs, random, taylor)"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("known: bn_scale, fpgm, magnitude, obd, obs, random, reconstruction, taylor)"), std::string::npos)
         << e.what();
   }
   EXPECT_THROW(r.validate(ComponentKind::Criterion, "magnitude", Params({{"q", 1.0}})), ParamError);

@@ -5,6 +5,12 @@
 #include "prune/pruner.hpp"
 #include "test_support.hpp"
 #include "train/trainer.hpp"
+#include "config/config_loader.hpp"
+#include "report/plot.hpp"
+#include "run/grid_runner.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <filesystem>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -323,4 +329,51 @@ TEST(LatencyTable, PrunedChannelsAreFasterAndEntriesAreReusedFromTheStore) {
   // A second table (a later run) reads the same numbers instead of timing again.
   LatencyTable later(&store, 8, at::kCPU);
   EXPECT_EQ(later.model_ms(masks, pruned_masks.weight, pruned_masks.channel), pruned);
+}
+
+TEST(Grid, SearchingPoliciesLogTheirSearchAndShareItAcrossRuns) {
+  const auto dir = test::scratch_dir("search");
+  const std::string yaml = R"(version: 1
+name: search
+seeds: [1]
+threads: 1
+data: {dataset: synthetic, val_size: 200, synthetic_train: 800, synthetic_test: 300}
+model: lenet300
+train: {epochs: 2, batch_size: 50, lr: 0.05}
+finetune: {epochs: 0.5}
+eval: {latency_repeats: 0, save_models: false}
+prune:
+  criterion: magnitude
+  ratio_policy:
+    - {type: sensitivity, samples: 100}
+    - {type: amc, episodes: 8, warmup: 4, samples: 100}
+    - {type: netadapt, short_steps: 2, samples: 100, reduction: 0.2}
+  granularity: channel
+  schedule: [{type: one_shot, epochs: 0}, one_shot]
+  sparsity: [0.5]
+)";
+  auto exp = parse_experiment(yaml, "search.yaml", test::builtin_registry());
+  GridOptions o;
+  o.db_path = dir + "/s.db";
+  o.quiet = true;
+  ASSERT_EQ(run_grid(exp, test::builtin_registry(), o).done, 6);
+  SQLite::Database db(dir + "/s.db");
+  auto count = [&](const std::string& sql) { return db.execAndGet(sql).getInt(); };
+  EXPECT_EQ(count("SELECT COUNT(*) FROM search_log WHERE kind = 'sensitivity'"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM search_log WHERE kind = 'amc_episode'"), 8);  // searched once,
+  EXPECT_EQ(count("SELECT COUNT(*) FROM search_log WHERE kind = 'amc_reused'"), 1);   // reused by the other run
+  EXPECT_EQ(count("SELECT COUNT(*) FROM search_log WHERE kind = 'netadapt'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM search_log WHERE kind = 'netadapt_reused'"), 1);
+  EXPECT_GE(count("SELECT COUNT(*) FROM search_log WHERE kind = 'netadapt_iteration'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(DISTINCT kind) FROM curves"), 4);  // sensitivity, latency, amc_ratios, netadapt_ratios
+  // Prune-only and fine-tuned runs of one policy pruned with the same ratios.
+  EXPECT_EQ(count("SELECT COUNT(*) FROM layers a JOIN runs ra ON ra.id = a.run_id JOIN layers b ON b.layer = a.layer "
+                  "JOIN runs rb ON rb.id = b.run_id WHERE ra.ratio_policy = rb.ratio_policy AND ra.id < rb.id AND a.step = 1 "
+                  "AND b.step = 1 AND ABS(a.ratio - b.ratio) > 1e-12"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM results WHERE is_final AND ABS(achieved_sparsity - 0.5) > 0.02"), 0);
+  PlotSpec spec;
+  spec.kind = "sensitivity";
+  spec.out = dir + "/sens.png";
+  make_plot(db, spec);
+  EXPECT_GT(std::filesystem::file_size(spec.out), 2000u);
 }
