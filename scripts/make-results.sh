@@ -8,6 +8,10 @@ RUNNER=build/runner
 OUT=docs/results.md
 mkdir -p docs/img
 
+first_id() {  # the first value of a one-column `runner query` table, if it is a number
+  sed -n 3p | tr -d ' ' | grep -E '^[0-9]+$' || true
+}
+
 section() {  # section NAME: the tables and charts of results/NAME.db
   local name="$1" db="results/$1.db"
   [ -f "$db" ] || { echo "skipping $name: $db not found" >&2; return; }
@@ -51,7 +55,7 @@ section() {  # section NAME: the tables and charts of results/NAME.db
   echo
   local run
   run=$("$RUNNER" query "$db" "SELECT id FROM runs WHERE status = 'done' AND ratio_policy = 'global'
-         AND schedule = 'one_shot' ORDER BY target_sparsity DESC, seed LIMIT 1" | sed -n 3p | tr -d ' ')
+         AND schedule = 'one_shot' ORDER BY target_sparsity DESC, seed LIMIT 1" | first_id)
   if [ -n "$run" ]; then
     "$RUNNER" plot "$db" --kind layers --run "$run" --out "docs/img/$name-layers.png" > /dev/null
     echo "Per-layer sparsity chosen by the global threshold (run $run):"
@@ -83,6 +87,83 @@ criteria_section() {  # the criteria comparison: one row per criterion and sched
       echo "![criteria, $g, $tag](img/criteria-$g-$tag.png)"
       echo
     done
+  done
+  criteria_winners
+}
+
+criteria_winners() {  # which criterion keeps the most accuracy where (means over seeds)
+  local db="results/criteria.db"
+  echo "### Best criterion per granularity, schedule and sparsity (mean test top-1 over seeds)"
+  echo
+  "$RUNNER" query "$db" "WITH m AS (SELECT granularity, schedule, run_target_sparsity AS sparsity, criterion,
+        AVG(top1) AS top1, COUNT(*) AS n FROM results WHERE is_final GROUP BY 1, 2, 3, 4),
+      ranked AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY granularity, schedule, sparsity ORDER BY top1 DESC) AS rk,
+        MAX(CASE WHEN criterion = 'magnitude' THEN top1 END) OVER (PARTITION BY granularity, schedule, sparsity) AS mag,
+        MIN(top1) OVER (PARTITION BY granularity, schedule, sparsity) AS worst
+        FROM m)
+      SELECT granularity, schedule, sparsity, criterion AS best, ROUND(100 * top1, 2) AS best_top1,
+        ROUND(100 * (top1 - mag), 2) AS vs_magnitude,
+        (SELECT criterion FROM m m2 WHERE m2.granularity = ranked.granularity AND m2.schedule = ranked.schedule
+           AND m2.sparsity = ranked.sparsity ORDER BY m2.top1 LIMIT 1) AS worst_criterion,
+        ROUND(100 * worst, 2) AS worst_top1, n AS seeds
+      FROM ranked WHERE rk = 1 ORDER BY granularity, schedule, sparsity" | sed 's/^/    /'
+  echo
+}
+
+ratio_section() {  # how much to prune per layer: uniform vs non-uniform policies
+  local db="results/ratio.db"
+  [ -f "$db" ] || { echo "skipping ratio: $db not found" >&2; return; }
+  echo "## \`experiments/ratio.yaml\`"
+  echo
+  "$RUNNER" query "$db" "SELECT granularity, COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
+      ROUND(SUM(wall_s) / 60, 1) AS summed_run_min, MAX(threads) AS threads FROM runs GROUP BY 1" | sed 's/^/    /'
+  echo
+  echo "Targets: 80 % of the weights (element), 50 % of the inner channels (channel); magnitude scores."
+  echo
+  echo "### Test top-1 (%)"
+  echo
+  "$RUNNER" report "$db" --rows granularity,schedule,ratio_policy
+  echo
+  echo "### Each policy minus uniform, same seed, granularity and schedule (points of test top-1)"
+  echo
+  "$RUNNER" query "$db" "SELECT p.granularity, p.schedule, p.ratio_policy,
+      ROUND(100 * AVG(p.top1 - u.top1), 2) AS mean_diff, ROUND(100 * MIN(p.top1 - u.top1), 2) AS min_diff,
+      ROUND(100 * MAX(p.top1 - u.top1), 2) AS max_diff, COUNT(*) AS seeds
+      FROM results p JOIN results u ON u.granularity = p.granularity AND u.schedule = p.schedule AND u.seed = p.seed
+       AND u.run_target_sparsity = p.run_target_sparsity AND u.ratio_policy = 'uniform'
+      WHERE p.is_final AND u.is_final AND p.ratio_policy != 'uniform'
+      GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC" | sed 's/^/    /'
+  echo
+  echo "### Time each search took (seconds, first pruning step, searches that were not reused)"
+  echo
+  "$RUNNER" query "$db" "SELECT r.granularity, r.ratio_policy, l.kind,
+      ROUND(AVG(json_extract(l.data, '$.search_s')), 1) AS mean_s, ROUND(MAX(json_extract(l.data, '$.search_s')), 1) AS max_s,
+      COUNT(*) AS searches
+      FROM search_log l JOIN runs r ON r.id = l.run_id
+      WHERE l.kind IN ('sensitivity', 'amc', 'netadapt') AND l.step = 1
+        AND COALESCE(json_extract(l.data, '$.curves_cached'), 0) = 0
+      GROUP BY 1, 2, 3 ORDER BY 1, 2" | sed 's/^/    /'
+  echo
+  local g run
+  for g in element channel; do
+    run=$("$RUNNER" query "$db" "SELECT l.run_id FROM search_log l JOIN runs r ON r.id = l.run_id
+           WHERE l.kind = 'sensitivity' AND l.step = 1 AND r.granularity = '$g' ORDER BY r.seed, l.run_id LIMIT 1" | first_id)
+    [ -n "$run" ] || continue
+    "$RUNNER" plot "$db" --kind sensitivity --run "$run" --out "docs/img/ratio-sensitivity-$g.png" > /dev/null
+    echo "Sensitivity curves of ResNet-20, $g granularity (each unit pruned alone, run $run):"
+    echo
+    echo "![ratio: sensitivity curves, $g](img/ratio-sensitivity-$g.png)"
+    echo
+  done
+  for policy in sensitivity amc; do
+    run=$("$RUNNER" query "$db" "SELECT id FROM runs WHERE status = 'done' AND ratio_policy = '$policy'
+           AND granularity = 'element' AND schedule = 'one_shot' ORDER BY seed LIMIT 1" | first_id)
+    [ -n "$run" ] || continue
+    "$RUNNER" plot "$db" --kind layers --run "$run" --out "docs/img/ratio-layers-$policy.png" > /dev/null
+    echo "Per-layer sparsity chosen by $policy (element, run $run):"
+    echo
+    echo "![ratio: per-layer sparsity, $policy](img/ratio-layers-$policy.png)"
+    echo
   done
 }
 
@@ -204,6 +285,7 @@ schedules_section() {  # how pruning and fine-tuning interleave, under two budge
   granularity_section
   schedules_section
   criteria_section
+  ratio_section
   section quick
 } > "$OUT"
 echo "wrote $OUT"
