@@ -83,15 +83,23 @@ class Amc final : public prunelab::RatioPolicy {
     const size_t n = ctx.units.size();
     const auto floor = prunelab::pruned_shares(ctx);
     const auto weights = prunelab::unit_weights(ctx);
+    const auto ceiling = prunelab::ratio_ceilings(ctx);
     const auto features = unit_features(ctx);
     double total_w = 0, total_flops = 0;
     for (size_t u = 0; u < n; ++u) total_w += weights[u], total_flops += flops_[u];
     const double target = ctx.target_sparsity;
 
-    // Everything random in the search comes from the run's seed.
-    torch::manual_seed(ctx.seed * 7919ULL + 31ULL);
+    // Everything random in the search comes from the run's seed, through its own generator (the
+    // global one, which the run's training uses, is left alone).
     auto gen = at::make_generator<at::CPUGeneratorImpl>(ctx.seed * 104729ULL + 5ULL);
     Mlp actor(kStateSize, hidden_, 1), critic(kStateSize + 1, hidden_, 1);
+    for (auto* net : {&actor, &critic}) {
+      at::NoGradGuard no_grad;
+      for (auto& p : net->parameters()) {
+        const double bound = 1.0 / std::sqrt(double(p.dim() == 2 ? p.size(1) : p.size(0)));  // PyTorch's default
+        p.uniform_(-bound, bound, gen);
+      }
+    }
     torch::optim::Adam actor_opt(actor.parameters(), torch::optim::AdamOptions(actor_lr_));
     torch::optim::Adam critic_opt(critic.parameters(), torch::optim::AdamOptions(critic_lr_));
     std::vector<at::Tensor> buffer_s;
@@ -107,7 +115,8 @@ class Amc final : public prunelab::RatioPolicy {
       double reduced = 0, prev = 0, pruned_w = 0;
       for (size_t t = 0; t < n; ++t) {
         double rest = 0, rest_max = 0;
-        for (size_t i = t + 1; i < n; ++i) rest += flops_[i], rest_max += std::max(max_ratio_, floor[i]) * weights[i];
+        for (size_t i = t + 1; i < n; ++i)
+          rest += flops_[i], rest_max += std::max(std::min(max_ratio_, ceiling[i]), floor[i]) * weights[i];
         auto s = features[t].clone();
         s[6] = reduced / total_flops;
         s[7] = rest / total_flops;
@@ -123,7 +132,7 @@ class Amc final : public prunelab::RatioPolicy {
         a = std::clamp(a, 0.0, max_ratio_);
         // Hard budget: what the later units cannot take even at max_ratio, this one must.
         const double need = (target * total_w - pruned_w - rest_max) / weights[t];
-        a = std::clamp(std::max({a, need, floor[t]}), 0.0, 1.0);
+        a = std::clamp(std::max({a, need, floor[t]}), 0.0, std::max(floor[t], ceiling[t]));
         actions[t] = a;
         states.push_back(s);
         pruned_w += a * weights[t];
@@ -131,7 +140,7 @@ class Amc final : public prunelab::RatioPolicy {
         prev = a;
       }
       const double agent_sparsity = prunelab::sparsity_of(actions, weights);
-      const auto fitted = prunelab::fit_to_target(actions, floor, weights, target);
+      const auto fitted = prunelab::fit_to_target(actions, floor, weights, target, ceiling);
       const double acc = ctx.evaluator->accuracy_with_ratios(fitted, samples_);
       const double macs = double(ctx.evaluator->macs_with_ratios(fitted));
       const double reward = reward_ == "error" ? -(1.0 - acc) : -(1.0 - acc) * std::log(std::max(macs, 2.0));
@@ -139,15 +148,13 @@ class Amc final : public prunelab::RatioPolicy {
 
       for (size_t t = 0; t < n; ++t) {
         buffer_s.push_back(states[t]);
-        buffer_a.push_back(actions[t] / max_ratio_);
+        buffer_a.push_back(std::min(1.0, actions[t] / max_ratio_));  // the actor's range
         buffer_r.push_back(reward);
       }
       baseline = have_baseline ? 0.95 * baseline + 0.05 * reward : reward;
       have_baseline = true;
-      if (episode + 1 >= warmup_) {
-        train(actor, critic, actor_opt, critic_opt, buffer_s, buffer_a, buffer_r, baseline, gen);
-        sigma *= noise_decay_;
-      }
+      if (episode + 1 >= warmup_) train(actor, critic, actor_opt, critic_opt, buffer_s, buffer_a, buffer_r, baseline, gen);
+      if (episode >= warmup_) sigma *= noise_decay_;
       if (ctx.store) {
         std::ostringstream j;
         j << "{\"episode\":" << episode << ",\"reward\":" << number(reward) << ",\"accuracy\":" << number(acc)

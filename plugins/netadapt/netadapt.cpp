@@ -10,8 +10,9 @@
 /// - the run's target is a sparsity (every run must meet its target), so iterations stop when
 ///   the units' sparsity reaches it and the last proposal is trimmed to meet it exactly;
 ///   latency decides which unit shrinks at each iteration;
-/// - a proposal's short fine-tuning starts from the step's weights and is undone afterwards
-///   (only the chosen ratios carry over); the long fine-tuning is the schedule's.
+/// - a proposal's short fine-tuning (plain SGD with the run's fine-tuning optimiser settings, no
+///   distillation) starts from the step's weights and is undone afterwards (only the chosen
+///   ratios carry over); the long fine-tuning is the schedule's.
 /// Every iteration (all proposals, the choice, latency, accuracy) is logged in `search_log`.
 
 #include <prunelab/plugin_api.hpp>
@@ -72,7 +73,12 @@ class NetAdapt final : public prunelab::RatioPolicy {
       struct Proposal { size_t unit; double ratio, latency, accuracy; };
       std::vector<Proposal> proposals;
       double want = latency - delta;
-      for (int attempt = 0; attempt < 6 && proposals.empty(); ++attempt, delta *= 0.5, want = latency - delta) {
+      // If no unit can cut that much on its own, ask for half as much (up to 5 times).
+      for (int attempt = 0; attempt < 6; ++attempt) {
+        if (attempt > 0) {
+          delta *= 0.5;
+          want = latency - delta;
+        }
         for (size_t u = 0; u < n; ++u) {
           const int64_t c = ctx.units[u].slices;
           for (int64_t k = std::llround(current[u] * double(c)) + 1; k < c; ++k) {
@@ -85,6 +91,7 @@ class NetAdapt final : public prunelab::RatioPolicy {
             }
           }
         }
+        if (!proposals.empty()) break;
       }
       if (proposals.empty()) break;  // no unit can shrink latency any more
       for (auto& p : proposals) {
@@ -115,7 +122,7 @@ class NetAdapt final : public prunelab::RatioPolicy {
     }
     // Exactly the target: trim the last iteration's step (or, if the iterations ran out, scale up).
     const bool over = prunelab::sparsity_of(current, weights) >= target;
-    const auto out = prunelab::fit_to_target(current, over ? previous : floor, weights, target);
+    const auto out = prunelab::fit_to_target(current, over ? previous : floor, weights, target, prunelab::ratio_ceilings(ctx));
     if (ctx.store) {
       std::ostringstream j;
       j << "{\"iterations\":" << iteration << ",\"start_latency_ms\":" << number(start_latency)

@@ -48,14 +48,21 @@ class Reconstruction final : public prunelab::Criterion {
     if (!ctx.units) throw std::runtime_error("reconstruction needs the prune units (CriterionContext::units)");
     targets_.clear();
     std::vector<at::Tensor> out;
-    for (const auto& layer : ctx.layers) out.push_back(at::ones({layer.weight.size(0)}, at::kFloat));
+    // Layers outside every unit are not pruned; their scores only need the right shape.
+    for (const auto& layer : ctx.layers) out.push_back(at::ones({layer.weight.size(0)}, layer.weight.options()));
     for (const auto& unit : *ctx.units) {
-      if (unit.consumers.empty() || unit.slices < 1) continue;
+      if (unit.slices < 1) continue;
+      if (unit.consumers.empty()) {
+        // Nothing reads the channels (a model's output layer): fall back to the filters' L1 norm.
+        for (size_t p : unit.layers) out[p] = rows(ctx.layers[p].weight).abs().sum(1);
+        continue;
+      }
       at::Tensor gram = at::zeros({unit.slices, unit.slices}, at::kDouble);
       for (const auto& consumer : unit.consumers) gram += consumer_gram(ctx, consumer, unit.slices);
       const auto order = greedy_rank(gram, already_pruned(ctx, unit));
       const auto s = (order.to(at::kFloat) + 1.0f) / float(unit.slices * int64_t(unit.layers.size()));
-      for (size_t p : unit.layers) out[p] = s.clone();  // the framework sums a unit's producers
+      // The framework sums a unit's producers' scores.
+      for (size_t p : unit.layers) out[p] = s.to(ctx.layers[p].weight.device());
     }
     return out;
   }
@@ -68,13 +75,16 @@ class Reconstruction final : public prunelab::Criterion {
       auto& layer = ctx.layers[index];
       const auto patches = sample_patches(layer, ctx.calibration->layer_inputs(layer.name, batches_), target.rows)
                                .to(at::kDouble);
-      const auto mask = rows(layer.mask);
-      const auto keep = mask.ne(0).any(0).nonzero().flatten();  // input columns still alive
+      const auto mask = rows(layer.mask).cpu();
+      const auto alive = mask.ne(0).any(0);
+      if (at::equal(alive, target.alive)) continue;  // no input of this layer was pruned in this step
+      const auto keep = alive.nonzero().flatten();  // input columns still alive
       if (keep.numel() == 0) continue;
       const auto x = patches.index_select(1, keep);
       auto a = x.t().matmul(x);
       const double mean_diag = a.diagonal().mean().item<double>();
-      a.diagonal().add_(damp_ * (mean_diag > 0 ? mean_diag : 1.0));
+      // A tiny floor keeps the system solvable with damp: 0 and fewer rows than columns.
+      a.diagonal().add_(std::max(damp_, 1e-10) * (mean_diag > 0 ? mean_diag : 1.0));
       const auto solved = at::linalg_solve(a, x.t().matmul(target.output));  // [kept, out]
       auto w = at::zeros(mask.sizes(), at::kDouble);
       w.index_copy_(1, keep, solved.t());
@@ -87,6 +97,7 @@ class Reconstruction final : public prunelab::Criterion {
   struct Target {
     at::Tensor rows;    // sampled (image, position) rows, int64, sorted
     at::Tensor output;  // the consumer's output there before pruning, [rows, out] (bias excluded)
+    at::Tensor alive;   // which input columns were alive before pruning
   };
 
   // [out, in * kh * kw] in the same (in, kh, kw) order as im2col.
@@ -129,14 +140,22 @@ class Reconstruction final : public prunelab::Criterion {
     if (w.size(1) % channels != 0)
       throw std::runtime_error("reconstruction: consumer '" + layer.name + "' inputs do not split into the unit's channels");
     const int64_t per = w.size(1) / channels;
-    // contribution[c] = patches[:, c] @ w[:, c]^T, one [m, out] block per channel.
-    const auto contrib = at::einsum("mck,ock->cmo", {patches.reshape({patches.size(0), channels, per}),
-                                                      w.reshape({w.size(0), channels, per})});
-    const auto flat = contrib.reshape({channels, -1}).to(at::kDouble);
-    const auto output = contrib.sum(0).to(at::kDouble);
-    targets_.emplace(consumer.layer, Target{sampled, output});
+    // contribution[c] = patches[:, c] @ w[:, c]^T, one [m, out] block per channel; built a chunk
+    // of rows at a time so memory stays channels x 512 x out.
+    const auto wc = w.reshape({w.size(0), channels, per});
+    at::Tensor gram = at::zeros({channels, channels}, at::kDouble);
+    std::vector<at::Tensor> outputs;
+    for (int64_t start = 0; start < patches.size(0); start += 512) {
+      const auto chunk = patches.narrow(0, start, std::min<int64_t>(512, patches.size(0) - start));
+      const auto contrib = at::einsum("mck,ock->cmo", {chunk.reshape({chunk.size(0), channels, per}), wc});
+      const auto flat = contrib.reshape({channels, -1}).to(at::kDouble);
+      gram += flat.matmul(flat.t());
+      outputs.push_back(contrib.sum(0).to(at::kDouble));
+    }
+    const auto output = at::cat(outputs);
+    targets_.emplace(consumer.layer, Target{sampled, output, rows(layer.mask).cpu().ne(0).any(0)});
     const double energy = output.pow(2).sum().item<double>();
-    return flat.matmul(flat.t()) / std::max(energy, 1e-30);
+    return gram / std::max(energy, 1e-30);
   }
 
   /// Channels whose every producer row is already zero (pruned in an earlier step).

@@ -85,6 +85,7 @@ class Sensitivity final : public prunelab::RatioPolicy {
     const auto t0 = std::chrono::steady_clock::now();
     const auto base = prunelab::pruned_shares(ctx);
     const auto weights = prunelab::unit_weights(ctx);
+    const auto ceiling = prunelab::ratio_ceilings(ctx);
     const size_t n = ctx.units.size();
 
     bool cached = false;
@@ -122,7 +123,7 @@ class Sensitivity final : public prunelab::RatioPolicy {
 
     std::vector<double> out(n);
     const auto sparsity = [&](const std::function<double(size_t)>& ratio_of) {
-      for (size_t u = 0; u < n; ++u) out[u] = std::clamp(ratio_of(u), base[u], 1.0);
+      for (size_t u = 0; u < n; ++u) out[u] = std::clamp(ratio_of(u), base[u], std::max(base[u], ceiling[u]));
       return prunelab::sparsity_of(out, weights);
     };
     const double target = ctx.target_sparsity;
@@ -135,7 +136,7 @@ class Sensitivity final : public prunelab::RatioPolicy {
         // Even the largest scanned ratios are not enough: every unit goes the same share of the
         // way from there to fully pruned.
         const auto beyond = [&](double b) {
-          return sparsity([&](size_t u) { const double r = curves[u].r.back(); return r + b * (1.0 - r); });
+          return sparsity([&](size_t u) { const double r = curves[u].r.back(); return r + b * std::max(0.0, ceiling[u] - r); });
         };
         solved = solve(beyond, 0.0, 1.0, target);
         beyond(solved);
@@ -150,7 +151,7 @@ class Sensitivity final : public prunelab::RatioPolicy {
       for (size_t u = 0; u < n; ++u) chosen[u] = curves[u].largest_scanned_within(threshold_, raw[u]);
       // One common factor on the pruned-beyond-floor share keeps the sensitivity shape
       // (fit_to_target: and if every unit is at its floor, all go the same share further).
-      out = prunelab::fit_to_target(chosen, base, weights, target);
+      out = prunelab::fit_to_target(chosen, base, weights, target, ceiling);
       solved = threshold_;
       how = "scaled";
     }

@@ -75,8 +75,8 @@ class Evaluator {
     throw std::logic_error("this evaluator has no latency table");
   }
   /// Validation top-1 after pruning each unit at `ratios[i]` and fine-tuning `steps` optimizer
-  /// steps (masks enforced, the run's fine-tuning settings); every parameter, BatchNorm statistic
-  /// and mask is restored afterwards.
+  /// steps (masks enforced; plain SGD with the run's fine-tuning optimiser settings, no
+  /// distillation); every parameter, BatchNorm statistic and mask is restored afterwards.
   virtual double accuracy_after_finetune(const std::vector<double>& /*ratios*/, int64_t /*steps*/,
                                          int64_t /*max_samples*/) {
     throw std::logic_error("this evaluator cannot fine-tune");

@@ -27,6 +27,16 @@ inline std::vector<double> unit_weights(const RatioContext& ctx) {
   return out;
 }
 
+/// Per unit, the largest ratio the framework will carry out: a channel unit keeps one channel
+/// ((n - 1) / n), any other unit can be pruned completely (1).
+inline std::vector<double> ratio_ceilings(const RatioContext& ctx) {
+  std::vector<double> out;
+  for (const auto& u : ctx.units)
+    out.push_back(ctx.granularity.kind == GranularityKind::Channel && u.slices > 0
+                      ? double(u.slices - 1) / double(u.slices) : 1.0);
+  return out;
+}
+
 /// The sparsity that per-unit ratios give, in the units' terms.
 inline double sparsity_of(const std::vector<double>& ratios, const std::vector<double>& weights) {
   double pruned = 0, total = 0;
@@ -35,15 +45,18 @@ inline double sparsity_of(const std::vector<double>& ratios, const std::vector<d
 }
 
 /// Ratios with the shape of `chosen` that meet `target` exactly: every unit keeps
-/// floor + a * (chosen - floor) (clamped to [floor, 1]) for one common factor a >= 0. If no factor
-/// reaches the target (every chosen ratio at its floor, or all saturated), every unit then goes
-/// the same share b of the rest of the way to 1.
+/// floor + a * (chosen - floor) (clamped to [floor, ceiling]) for one common factor a >= 0. If no
+/// factor reaches the target (every chosen ratio at its floor, or all saturated), every unit then
+/// goes the same share b of the rest of the way to its ceiling (default 1; see ratio_ceilings).
 inline std::vector<double> fit_to_target(const std::vector<double>& chosen, const std::vector<double>& floor,
-                                         const std::vector<double>& weights, double target) {
+                                         const std::vector<double>& weights, double target,
+                                         std::vector<double> ceiling = {}) {
   const size_t n = chosen.size();
+  if (ceiling.empty()) ceiling.assign(n, 1.0);
   std::vector<double> out(n);
   const auto shaped = [&](double a) {
-    for (size_t i = 0; i < n; ++i) out[i] = std::clamp(floor[i] + a * (chosen[i] - floor[i]), floor[i], 1.0);
+    for (size_t i = 0; i < n; ++i)
+      out[i] = std::clamp(floor[i] + a * (chosen[i] - floor[i]), floor[i], std::max(floor[i], ceiling[i]));
     return sparsity_of(out, weights);
   };
   const auto bisect = [](const auto& f, double lo, double hi, double want) {
@@ -61,7 +74,7 @@ inline std::vector<double> fit_to_target(const std::vector<double>& chosen, cons
   }
   const auto saturated = out;
   const auto rest = [&](double b) {
-    for (size_t i = 0; i < n; ++i) out[i] = saturated[i] + b * (1.0 - saturated[i]);
+    for (size_t i = 0; i < n; ++i) out[i] = saturated[i] + b * std::max(0.0, ceiling[i] - saturated[i]);
     return sparsity_of(out, weights);
   };
   rest(bisect(rest, 0.0, 1.0, target));
@@ -82,9 +95,11 @@ std::vector<double> reuse_or_search(const RatioContext& ctx, const std::string& 
   const auto saved = ctx.store->load_curves(kind + "_ratios", key);
   if (saved.size() == ctx.units.size()) {
     std::vector<double> out;
-    for (const auto& p : saved) out.push_back(p.y);
-    ctx.store->log(kind + "_reused", "{\"key\":\"" + key + "\"}");
-    return out;
+    for (size_t i = 0; i < saved.size() && saved[i].label == ctx.units[i].name; ++i) out.push_back(saved[i].y);
+    if (out.size() == ctx.units.size()) {
+      ctx.store->log(kind + "_reused", "{\"key\":\"" + key + "\"}");
+      return out;
+    }
   }
   auto out = search();
   std::vector<CurvePoint> points;

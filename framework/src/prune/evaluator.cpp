@@ -80,12 +80,14 @@ double StepEvaluator::accuracy_after_finetune(const std::vector<double>& ratios,
     std::vector<at::Tensor>& state;
     std::vector<at::Tensor>& saved;
     Network& net;
+    bool training;
     ~Restore() {
       at::NoGradGuard no_grad;
       for (size_t i = 0; i < saved.size(); ++i) state[i].detach().copy_(saved[i]);
-      net.eval();
+      for (auto& p : net.parameters()) p.mutable_grad() = at::Tensor();
+      net.train(training);
     }
-  } restore{state, saved, net_};
+  } restore{state, saved, net_, net_.is_training()};
   write_masks(masks_, hypothetical);
   finetune_(steps);
   return evaluate(net_, val_, batch_size_, device_, max_samples).top1;

@@ -13,10 +13,12 @@ RunSearchStore::RunSearchStore(ResultStore& store, const RunSpec& run, int64_t r
 void RunSearchStore::begin_step(size_t step_index) {
   step_ = static_cast<int>(step_index) + 1;
   // The first step prunes the dense model: what it sees is fixed by the dense model, the
-  // criterion and the granularity, so runs that differ only later share it. After that the
-  // weights depend on everything the run did.
+  // criterion, the granularity and the fine-tuning optimiser settings (its batch size draws the
+  // calibration batches; NetAdapt's short fine-tuning uses them all), so runs that differ only
+  // later (schedule, budget) share it. After that the weights depend on everything the run did.
   state_key_ = step_index == 0
-                   ? stable_hash(fmt::format("{}|{}|{}", run_.dense_hash(), run_.criterion.to_json(), to_json(run_.granularity)))
+                   ? stable_hash(fmt::format("{}|{}|{}|{}", run_.dense_hash(), run_.criterion.to_json(),
+                                             to_json(run_.granularity), to_json(run_.finetune.optim)))
                    : fmt::format("{}-step{}", run_.hash(), step_);
 }
 
