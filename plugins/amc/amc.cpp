@@ -27,19 +27,12 @@
 
 #include <chrono>
 #include <cmath>
-#include <iomanip>
 #include <sstream>
 #include <stdexcept>
 
 namespace {
 
 constexpr int64_t kStateSize = 9;
-
-std::string number(double v) {
-  std::ostringstream s;
-  s << std::setprecision(6) << v;
-  return s.str();
-}
 
 struct Mlp : torch::nn::Module {
   Mlp(int64_t in, int64_t hidden, int64_t out)
@@ -157,19 +150,19 @@ class Amc final : public prunelab::RatioPolicy {
       if (episode >= warmup_) sigma *= noise_decay_;
       if (ctx.store) {
         std::ostringstream j;
-        j << "{\"episode\":" << episode << ",\"reward\":" << number(reward) << ",\"accuracy\":" << number(acc)
-          << ",\"sparsity\":" << number(prunelab::sparsity_of(fitted, weights)) << ",\"agent_sparsity\":"
-          << number(agent_sparsity) << ",\"macs\":" << number(macs) << ",\"sigma\":" << number(sigma) << ",\"ratios\":[";
-        for (size_t u = 0; u < n; ++u) j << (u ? "," : "") << number(fitted[u]);
+        j << "{\"episode\":" << episode << ",\"reward\":" << prunelab::json_number(reward) << ",\"accuracy\":" << prunelab::json_number(acc)
+          << ",\"sparsity\":" << prunelab::json_number(prunelab::sparsity_of(fitted, weights)) << ",\"agent_sparsity\":"
+          << prunelab::json_number(agent_sparsity) << ",\"macs\":" << prunelab::json_number(macs) << ",\"sigma\":" << prunelab::json_number(sigma) << ",\"ratios\":[";
+        for (size_t u = 0; u < n; ++u) j << (u ? "," : "") << prunelab::json_number(fitted[u]);
         j << "]}";
         ctx.store->log("amc_episode", j.str());
       }
     }
     if (ctx.store) {
       std::ostringstream j;
-      j << "{\"best_reward\":" << number(best_reward) << ",\"episodes\":" << episodes_ << ",\"search_s\":"
-        << number(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) << ",\"ratios\":{";
-      for (size_t u = 0; u < n; ++u) j << (u ? "," : "") << "\"" << ctx.units[u].name << "\":" << number(best[u]);
+      j << "{\"best_reward\":" << prunelab::json_number(best_reward) << ",\"episodes\":" << episodes_ << ",\"search_s\":"
+        << prunelab::json_number(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) << ",\"ratios\":{";
+      for (size_t u = 0; u < n; ++u) j << (u ? "," : "") << "\"" << ctx.units[u].name << "\":" << prunelab::json_number(best[u]);
       j << "}}";
       ctx.store->log("amc", j.str());
     }

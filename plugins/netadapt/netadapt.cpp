@@ -22,17 +22,10 @@
 
 #include <chrono>
 #include <cmath>
-#include <iomanip>
 #include <sstream>
 #include <stdexcept>
 
 namespace {
-
-std::string number(double v) {
-  std::ostringstream s;
-  s << std::setprecision(6) << v;
-  return s.str();
-}
 
 class NetAdapt final : public prunelab::RatioPolicy {
  public:
@@ -106,14 +99,14 @@ class NetAdapt final : public prunelab::RatioPolicy {
       latency = best.latency;
       if (ctx.store) {
         std::ostringstream j;
-        j << "{\"iteration\":" << iteration << ",\"target_ms\":" << number(want) << ",\"chosen\":\""
-          << ctx.units[best.unit].name << "\",\"latency_ms\":" << number(latency) << ",\"accuracy\":"
-          << number(best.accuracy) << ",\"sparsity\":" << number(prunelab::sparsity_of(current, weights))
+        j << "{\"iteration\":" << iteration << ",\"target_ms\":" << prunelab::json_number(want) << ",\"chosen\":\""
+          << ctx.units[best.unit].name << "\",\"latency_ms\":" << prunelab::json_number(latency) << ",\"accuracy\":"
+          << prunelab::json_number(best.accuracy) << ",\"sparsity\":" << prunelab::json_number(prunelab::sparsity_of(current, weights))
           << ",\"proposals\":[";
         for (size_t i = 0; i < proposals.size(); ++i)
           j << (i ? "," : "") << "{\"unit\":\"" << ctx.units[proposals[i].unit].name << "\",\"ratio\":"
-            << number(proposals[i].ratio) << ",\"latency_ms\":" << number(proposals[i].latency)
-            << ",\"accuracy\":" << number(proposals[i].accuracy) << "}";
+            << prunelab::json_number(proposals[i].ratio) << ",\"latency_ms\":" << prunelab::json_number(proposals[i].latency)
+            << ",\"accuracy\":" << prunelab::json_number(proposals[i].accuracy) << "}";
         j << "]}";
         ctx.store->log("netadapt_iteration", j.str());
       }
@@ -125,10 +118,10 @@ class NetAdapt final : public prunelab::RatioPolicy {
     const auto out = prunelab::fit_to_target(current, over ? previous : floor, weights, target, prunelab::ratio_ceilings(ctx));
     if (ctx.store) {
       std::ostringstream j;
-      j << "{\"iterations\":" << iteration << ",\"start_latency_ms\":" << number(start_latency)
-        << ",\"latency_ms\":" << number(ctx.evaluator->latency_ms_with_ratios(out)) << ",\"search_s\":"
-        << number(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) << ",\"ratios\":{";
-      for (size_t u = 0; u < n; ++u) j << (u ? "," : "") << "\"" << ctx.units[u].name << "\":" << number(out[u]);
+      j << "{\"iterations\":" << iteration << ",\"start_latency_ms\":" << prunelab::json_number(start_latency)
+        << ",\"latency_ms\":" << prunelab::json_number(ctx.evaluator->latency_ms_with_ratios(out)) << ",\"search_s\":"
+        << prunelab::json_number(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) << ",\"ratios\":{";
+      for (size_t u = 0; u < n; ++u) j << (u ? "," : "") << "\"" << ctx.units[u].name << "\":" << prunelab::json_number(out[u]);
       j << "}}";
       ctx.store->log("netadapt", j.str());
     }

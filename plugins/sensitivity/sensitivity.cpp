@@ -20,7 +20,6 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
-#include <iomanip>
 #include <sstream>
 #include <stdexcept>
 
@@ -52,21 +51,6 @@ struct Curve {
     return best;
   }
 };
-
-/// Bisection of a non-decreasing f on [lo, hi] for f(x) = want.
-double solve(const std::function<double(double)>& f, double lo, double hi, double want) {
-  for (int i = 0; i < 100; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (f(mid) < want ? lo : hi) = mid;
-  }
-  return hi;
-}
-
-std::string number(double v) {
-  std::ostringstream s;
-  s << std::setprecision(6) << v;
-  return s.str();
-}
 
 class Sensitivity final : public prunelab::RatioPolicy {
  public:
@@ -138,11 +122,11 @@ class Sensitivity final : public prunelab::RatioPolicy {
         const auto beyond = [&](double b) {
           return sparsity([&](size_t u) { const double r = curves[u].r.back(); return r + b * std::max(0.0, ceiling[u] - r); });
         };
-        solved = solve(beyond, 0.0, 1.0, target);
+        solved = prunelab::bisect(beyond, 0.0, 1.0, target);
         beyond(solved);
         how = "beyond_scan";
       } else {
-        solved = solve(at, 0.0, max_drop + 1.0, target);
+        solved = prunelab::bisect(at, 0.0, max_drop + 1.0, target);
         at(solved);
         how = "solved_threshold";
       }
@@ -158,12 +142,12 @@ class Sensitivity final : public prunelab::RatioPolicy {
 
     if (ctx.store) {
       std::ostringstream j;
-      j << "{\"rule\":\"" << how << "\",\"value\":" << number(solved) << ",\"threshold\":" << number(threshold_)
-        << ",\"relative\":" << (relative_ ? "true" : "false") << ",\"base_accuracy\":" << number(base_acc)
+      j << "{\"rule\":\"" << how << "\",\"value\":" << prunelab::json_number(solved) << ",\"threshold\":" << prunelab::json_number(threshold_)
+        << ",\"relative\":" << (relative_ ? "true" : "false") << ",\"base_accuracy\":" << prunelab::json_number(base_acc)
         << ",\"curves_cached\":" << (cached ? "true" : "false") << ",\"curve_key\":\"" << key_ << "\""
-        << ",\"search_s\":" << number(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())
+        << ",\"search_s\":" << prunelab::json_number(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())
         << ",\"ratios\":{";
-      for (size_t u = 0; u < n; ++u) j << (u ? "," : "") << "\"" << ctx.units[u].name << "\":" << number(out[u]);
+      for (size_t u = 0; u < n; ++u) j << (u ? "," : "") << "\"" << ctx.units[u].name << "\":" << prunelab::json_number(out[u]);
       j << "}}";
       ctx.store->log("sensitivity", j.str());
     }
@@ -175,7 +159,7 @@ class Sensitivity final : public prunelab::RatioPolicy {
   std::vector<CurvePoint> scan(const prunelab::RatioContext& ctx, const std::vector<double>& base, bool& cached) {
     std::ostringstream k;
     k << (ctx.store ? ctx.store->state_key() : "") << "|samples=" << samples_ << "|ratios=";
-    for (double r : scan_) k << number(r) << ",";
+    for (double r : scan_) k << prunelab::json_number(r) << ",";
     key_ = k.str();
     if (ctx.store) {
       auto points = ctx.store->load_curves("sensitivity", key_);

@@ -1,6 +1,7 @@
 /// Ratio policy `uniform`: every layer gets the same ratio (optionally sparing the first/last layer).
 
 #include <prunelab/plugin_api.hpp>
+#include <prunelab/ratio_tools.hpp>
 
 #include <ATen/ATen.h>
 
@@ -16,15 +17,12 @@ class Uniform final : public prunelab::RatioPolicy {
     if (n > 1 && skip_first_) spared[0] = true;
     if (n > 1 && skip_last_) spared[n - 1] = true;
     // A spared unit keeps what earlier steps pruned (its -inf slices) and prunes nothing more.
-    std::vector<double> pruned_share(n);
-    for (size_t i = 0; i < n; ++i) {
-      const auto& s = ctx.slice_scores[i];
-      pruned_share[i] = s.numel() ? s.isneginf().sum().item<double>() / double(s.numel()) : 0.0;
-    }
+    const auto pruned_share = prunelab::pruned_shares(ctx);
+    const auto weights = prunelab::unit_weights(ctx);
     // Spread the target over the units that are pruned so the whole model still reaches it.
     double total = 0, pruned_pool = 0, already = 0;
     for (size_t i = 0; i < n; ++i) {
-      const double w = double(ctx.units[i].slices) * double(ctx.units[i].weights_per_slice);
+      const double w = weights[i];
       total += w;
       if (spared[i]) already += w * pruned_share[i];
       else pruned_pool += w;

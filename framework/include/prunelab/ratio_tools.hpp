@@ -6,11 +6,30 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 namespace prunelab {
+
+/// x in [lo, hi] where the non-decreasing f reaches `want` (100 halvings: to double precision).
+template <class F>
+double bisect(const F& f, double lo, double hi, double want) {
+  for (int i = 0; i < 100; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (f(mid) < want ? lo : hi) = mid;
+  }
+  return hi;
+}
+
+/// A number for the JSON a policy writes to its search log (6 significant digits).
+inline std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
 
 /// Per unit, the fraction of its slices already pruned (its -inf scores): a floor for its ratio.
 inline std::vector<double> pruned_shares(const RatioContext& ctx) {
@@ -58,13 +77,6 @@ inline std::vector<double> fit_to_target(const std::vector<double>& chosen, cons
     for (size_t i = 0; i < n; ++i)
       out[i] = std::clamp(floor[i] + a * (chosen[i] - floor[i]), floor[i], std::max(floor[i], ceiling[i]));
     return sparsity_of(out, weights);
-  };
-  const auto bisect = [](const auto& f, double lo, double hi, double want) {
-    for (int i = 0; i < 100; ++i) {
-      const double mid = 0.5 * (lo + hi);
-      (f(mid) < want ? lo : hi) = mid;
-    }
-    return hi;
   };
   double hi = 1.0;
   while (shaped(hi) < target && hi < 1e9) hi *= 2;
