@@ -76,6 +76,21 @@ TEST(Global, CountsWeightsNotSlices) {
   EXPECT_NEAR(r[1], 2.0 / 3.0, 1e-12);
 }
 
+TEST(Global, NeverAsksForAChannelUnitsLastChannel) {
+  // Channel units: layer 0's 4 channels all score below layer 1's. At 5/8 the threshold would
+  // take all of layer 0; it keeps one channel there and takes two of layer 1 instead.
+  auto f = two_layers();
+  f.scores = {at::tensor({1.0f, 2.0f, 3.0f, 4.0f}), at::tensor({5.0f, 6.0f, 7.0f, 8.0f})};
+  const auto units = f.units();
+  for (const char* name : {"global", "lamp"}) {
+    auto policy = test::builtin_registry().make_ratio_policy(name, {});
+    RatioContext ctx{f.layers, units, f.scores, Granularity{GranularityKind::Channel}, 5.0 / 8.0};
+    const auto r = policy->ratios(ctx);
+    EXPECT_DOUBLE_EQ(r[0], 0.75) << name;
+    EXPECT_DOUBLE_EQ(r[0] + r[1], 1.25) << name;
+  }
+}
+
 TEST(Lamp, NormalisesScoresWithinEachUnitBeforeOneGlobalThreshold) {
   auto f = two_layers();
   // Squares {1,4,9,16} -> LAMP {1/30, 4/29, 9/25, 1}; {0.25,25,36,49} -> {0.25/110.25, 25/110, 36/85, 1}.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -127,11 +128,18 @@ std::vector<double> reuse_or_search(const RatioContext& ctx, const std::string& 
 /// the lowest keys (-inf) so they are counted first.
 inline std::vector<double> global_threshold_ratios(const RatioContext& ctx, const std::vector<at::Tensor>& keys) {
   const size_t n = keys.size();
+  const auto ceilings = ratio_ceilings(ctx);
   std::vector<at::Tensor> flat, owner, weight;
   double total = 0;
   for (size_t i = 0; i < n; ++i) {
     const auto numel = keys[i].numel();
-    flat.push_back(keys[i].to(at::kDouble).cpu().flatten());
+    auto key = keys[i].to(at::kDouble).cpu().flatten().clone();
+    // A unit's highest slices beyond its ceiling (a channel unit's last channel) are never
+    // chosen, so the threshold moves on to other units and the target is still met.
+    const auto allowed = static_cast<int64_t>(std::floor(ceilings[i] * double(numel) + 1e-9));
+    if (allowed < numel)
+      key.index_fill_(0, std::get<1>(key.topk(numel - allowed)), std::numeric_limits<double>::infinity());
+    flat.push_back(key);
     owner.push_back(at::full({numel}, static_cast<int64_t>(i), at::kLong));
     weight.push_back(at::full({numel}, static_cast<double>(ctx.units[i].weights_per_slice), at::kDouble));
     total += double(numel) * double(ctx.units[i].weights_per_slice);
@@ -144,6 +152,7 @@ inline std::vector<double> global_threshold_ratios(const RatioContext& ctx, cons
   int64_t k = at::searchsorted(cum, at::full({1}, want, at::kDouble), false, /*right=*/true).item<int64_t>();
   const double below = k > 0 ? cum[k - 1].item<double>() : 0.0;
   if (k < cum.numel() && cum[k].item<double>() - want < want - below) ++k;
+  k = std::min(k, at::cat(flat).isfinite().sum().item<int64_t>() + at::cat(flat).isneginf().sum().item<int64_t>());
   const auto chosen = owners.narrow(0, 0, k).bincount({}, static_cast<int64_t>(n));
   std::vector<double> out(n);
   for (size_t i = 0; i < n; ++i) out[i] = double(chosen[i].item<int64_t>()) / double(std::max<int64_t>(1, keys[i].numel()));
