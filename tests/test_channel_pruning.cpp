@@ -1,4 +1,5 @@
 // Channel groups, masked channel pruning, physical removal, and pruned models on disk.
+#include "models/fold_bn.hpp"
 #include "models/model_file.hpp"
 #include "prune/physical.hpp"
 #include "prune/pruner.hpp"
@@ -136,6 +137,36 @@ TEST(PhysicalPruning, MatchesTheMaskedModelOnEveryModel) {
     EXPECT_EQ(physical_stats.prunable, masked_stats.prunable_nonzero) << model;
     EXPECT_LT(max_output_difference(*net, *physical, x), 1e-4) << model << (coupled ? " coupled" : "");
   }
+}
+
+TEST(BatchNormFolding, ComputesTheSameOutputsAndRestoresTheModelExactly) {
+  torch::manual_seed(6);
+  auto net = make_network("resnet20", kShape);
+  randomise_batchnorm(*net);
+  MaskSet masks(*net);
+  prune(masks, channel(false), 0.5);  // folded pruned channels must stay exactly zero
+  auto physical = physical_copy(*net, "resnet20", kShape, c10::Device(c10::kCPU));
+  const auto x = to_model_layout(at::randn({8, 1, 28, 28}));
+  for (Network* model : {net.get(), physical.get()}) {
+    model->eval();
+    at::NoGradGuard g;
+    const auto before = model->forward(x);
+    std::vector<at::Tensor> weights;
+    for (auto& e : model->prunable_layers()) weights.push_back(e.layer->weight);
+    {
+      BatchNormFolding folding(*model);
+      EXPECT_EQ(folding.folded(), 21u);  // stem + 2 per block × 9 + 2 projection shortcuts
+      const auto folded = model->forward(x);
+      EXPECT_LT((folded - before).abs().max().item<double>(), 1e-4 * before.abs().max().item<double>());
+      EXPECT_FALSE(at::equal(model->prunable_layers()[1].layer->weight, weights[1]));
+    }
+    // Restored: the very same tensors, so bit-identical outputs.
+    for (size_t k = 0; k < weights.size(); ++k)
+      EXPECT_TRUE(model->prunable_layers()[k].layer->weight.is_same(weights[k]));
+    EXPECT_TRUE(at::equal(model->forward(x), before));
+  }
+  net->train();
+  EXPECT_THROW(BatchNormFolding{*net}, std::logic_error);
 }
 
 TEST(PhysicalPruning, RemovesOnlyChannelsThatAreProvablyZero) {

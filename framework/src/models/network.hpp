@@ -49,6 +49,10 @@ class Network : public torch::nn::Module {
   std::vector<PrunableEntry> prunable_layers();
   /// The channel groups the model declared, in declaration order.
   std::vector<ChannelGroup> channel_groups();
+  /// While folded, the forward skips every BatchNorm (BatchNormFolding has moved them into the
+  /// convs declared by pair_with_bn). Models without BatchNorm, or with one that does not
+  /// directly follow a conv, return false: nothing can be folded.
+  virtual bool set_batchnorm_folded(bool folded) { return false; }
 
  protected:
   /// Models call this for each conv whose output goes straight into a BatchNorm.

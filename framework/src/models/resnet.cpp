@@ -26,9 +26,10 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride) {
 }
 
 at::Tensor BasicBlock::forward(const at::Tensor& x) {
-  auto h = at::relu(bn1->forward(conv1->forward(x)));
-  h = bn2->forward(conv2->forward(h));
-  auto identity = shortcut ? shortcut_bn->forward(shortcut->forward(x)) : x;
+  const auto norm = [&](const auto& bn, const at::Tensor& t) { return bn_folded ? t : bn->forward(t); };
+  auto h = at::relu(norm(bn1, conv1->forward(x)));
+  h = norm(bn2, conv2->forward(h));
+  auto identity = shortcut ? norm(shortcut_bn, shortcut->forward(x)) : x;
   return at::relu(h + identity);
 }
 
@@ -74,8 +75,15 @@ CifarResNet::CifarResNet(int depth, const InputShape& s) {
   declare_channel_group(std::move(stream));
 }
 
+bool CifarResNet::set_batchnorm_folded(bool folded) {
+  bn_folded_ = folded;
+  for (auto& block : blocks_) block->bn_folded = folded;
+  return true;  // every BatchNorm directly follows the conv it is paired with
+}
+
 at::Tensor CifarResNet::forward(const at::Tensor& x) {
-  auto h = at::relu(bn_->forward(conv_->forward(x)));
+  auto stem = conv_->forward(x);
+  auto h = at::relu(bn_folded_ ? stem : bn_->forward(stem));
   for (auto& block : blocks_) h = block->forward(h);
   return fc_->forward(h.mean({2, 3}));
 }

@@ -15,14 +15,17 @@ class BasicBlock : public torch::nn::Module {
 
   std::shared_ptr<Conv2dLayerImpl> conv1, conv2, shortcut;  // shortcut null for identity
   std::shared_ptr<torch::nn::BatchNorm2dImpl> bn1, bn2, shortcut_bn;
+  bool bn_folded = false;  // see Network::set_batchnorm_folded
 };
 
 class CifarResNet : public Network {
  public:
   CifarResNet(int depth, const InputShape& shape);
   at::Tensor forward(const at::Tensor& x) override;
+  bool set_batchnorm_folded(bool folded) override;
 
  private:
+  bool bn_folded_ = false;
   std::shared_ptr<Conv2dLayerImpl> conv_;
   std::shared_ptr<torch::nn::BatchNorm2dImpl> bn_;
   std::vector<std::shared_ptr<BasicBlock>> blocks_;

@@ -1,10 +1,13 @@
 #include "prune/latency.hpp"
 
+#include "models/fold_bn.hpp"
+
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <vector>
 
 namespace prunelab {
@@ -34,6 +37,9 @@ static std::vector<double> median_latencies(const std::vector<Network*>& nets, c
   }
   std::vector<std::vector<double>> times(nets.size());
   {
+    // Timed as deployed: BatchNorm folded into the convs (restored exactly afterwards).
+    std::vector<std::unique_ptr<BatchNormFolding>> folded;
+    for (auto* n : nets) folded.push_back(std::make_unique<BatchNormFolding>(*n));
     c10::InferenceMode guard;
     auto x = to_model_layout(at::randn({batch, shape.channels, shape.height, shape.width}).to(device));
     for (int i = 0; i < warmup; ++i)

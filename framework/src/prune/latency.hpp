@@ -12,7 +12,8 @@ struct LatencyPair {
 };
 
 /// Median wall time of one inference-mode forward pass of `a` and of `b` on a random batch of
-/// `batch` inputs shaped `shape`, after `warmup` untimed passes each. The two models alternate
+/// `batch` inputs shaped `shape`, after `warmup` untimed passes each, with BatchNorm folded into
+/// the convs as a deployment would (BatchNormFolding). The two models alternate
 /// pass by pass, so drift in the machine's load hits both alike. Threads are whatever is set.
 LatencyPair compare_latency(Network& a, Network& b, const InputShape& shape, int64_t batch,
                             int repeats, int warmup, c10::Device device);

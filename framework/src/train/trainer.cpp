@@ -1,5 +1,6 @@
 #include "train/trainer.hpp"
 
+#include "models/fold_bn.hpp"
 #include "prune/masks.hpp"
 
 #include <ATen/ATen.h>
@@ -10,6 +11,7 @@
 #include <torch/optim/sgd.h>
 
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 namespace prunelab {
@@ -134,9 +136,11 @@ TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec
 }
 
 EvalResult evaluate(Network& net, const TensorDataset& data, int64_t batch_size,
-                    const c10::Device& device, int64_t max_samples) {
+                    const c10::Device& device, int64_t max_samples, bool fold_batchnorm) {
   const bool was_training = net.is_training();
   net.eval();
+  std::optional<BatchNormFolding> folding;  // outside inference mode: the originals come back as they were
+  if (fold_batchnorm) folding.emplace(net);
   c10::InferenceMode guard;
   const int64_t n = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
   int64_t correct = 0;
@@ -149,6 +153,7 @@ EvalResult evaluate(Network& net, const TensorDataset& data, int64_t batch_size,
     loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
     correct += logits.argmax(1).eq(y).sum().item<int64_t>();
   }
+  folding.reset();
   net.train(was_training);
   return {n ? double(correct) / double(n) : 0.0, n ? loss_sum / double(n) : 0.0};
 }
