@@ -90,5 +90,20 @@ check "eval of a missing file exits 2 naming it" test $rc -eq 2 -a -n "$(grep no
 check "plugins lists iterative's budget parameter" grep -q "budget" "$WORK/plugins"
 check "plugins lists files" grep -q "prunelab_magnitude.so" "$WORK/plugins"
 
+# 7. Two runners on one grid and one database share the work: no run is done twice.
+sed 's/seeds: \[1, 2\]/seeds: [3]/' "$WORK/grid.yaml" > "$WORK/shared.yaml"
+"$RUNNER" "$WORK/shared.yaml" --db "$WORK/shared.db" --threads 1 > "$WORK/a.log" 2>&1 &
+a=$!
+"$RUNNER" "$WORK/shared.yaml" --db "$WORK/shared.db" --threads 1 > "$WORK/b.log" 2>&1 &
+b=$!
+wait $a; rc_a=$?
+wait $b; rc_b=$?
+check "both runners exit 0" test $rc_a -eq 0 -a $rc_b -eq 0
+check "every run done once" test "$(sqlite3 "$WORK/shared.db" "SELECT COUNT(*) || '/' || SUM(status = 'done') FROM runs")" = 12/12
+done_a=$(grep -oE '[0-9]+ done,' "$WORK/a.log" | grep -oE '[0-9]+')
+done_b=$(grep -oE '[0-9]+ done,' "$WORK/b.log" | grep -oE '[0-9]+')
+check "the two runners did 12 runs between them" test $((done_a + done_b)) -eq 12
+check "integrity with two writers" test "$(sqlite3 "$WORK/shared.db" 'PRAGMA integrity_check')" = ok
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

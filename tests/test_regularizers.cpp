@@ -129,10 +129,11 @@ TEST(Store, OlderDatabasesGainNewColumns) {
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('layers') WHERE name LIKE 'bn_gamma%'").getInt(), 2);
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('steps') WHERE name LIKE '%latency%' OR name LIKE '%physical%'").getInt(), 7);
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM steps WHERE flops_physical IS NULL AND top1 = 0.9").getInt(), 1);
-  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name IN ('model_path', 'plan')").getInt(), 2);
+  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name IN ('model_path', 'plan', 'owner')").getInt(), 3);
+  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('steps') WHERE name = 'pruned_from_cache'").getInt(), 1);
   // The old row shows through the new view, with the columns it never had as NULL.
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM results WHERE measured_speedup_b64 IS NULL AND model_path IS NULL AND top1 = 0.9").getInt(), 1);
   // Tables added later (searches) exist and are empty.
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM curves").getInt() + store.db().execAndGet("SELECT COUNT(*) FROM search_log").getInt(), 0);
-  EXPECT_EQ(store.db().execAndGet("SELECT value FROM meta WHERE key = 'schema_version'").getString(), "4");
+  EXPECT_EQ(store.db().execAndGet("SELECT value FROM meta WHERE key = 'schema_version'").getString(), "5");
 }

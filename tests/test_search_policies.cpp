@@ -359,6 +359,7 @@ prune:
   GridOptions o;
   o.db_path = dir + "/s.db";
   o.quiet = true;
+  o.share_first_steps = false;  // this test is about the policies' own reuse of their searches
   ASSERT_EQ(run_grid(exp, test::builtin_registry(), o).done, 6);
   SQLite::Database db(dir + "/s.db");
   auto count = [&](const std::string& sql) { return db.execAndGet(sql).getInt(); };

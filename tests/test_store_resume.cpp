@@ -6,7 +6,10 @@
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 using namespace prunelab;
 
@@ -110,6 +113,64 @@ TEST(Grid, ResumesARunLeftRunningByACrash) {
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs"), 12);
 }
 
+TEST(Grid, LeavesARunToTheLiveRunnerHoldingItAndRedoesAnAbandonedOne) {
+  const auto dir = test::scratch_dir("owners");
+  auto exp = parse_experiment(test::tiny_config(), "tiny.yaml", test::builtin_registry());
+  run_grid(exp, test::builtin_registry(), options(dir));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  auto mark_running = [&](const std::string& owner) {
+    SQLite::Database db(dir + "/r.db", SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db, "UPDATE runs SET status = 'running', finished_at = NULL, owner = ? WHERE id = 6");
+    q.bind(1, owner);
+    q.exec();
+  };
+  // Process 1 (init) is alive: another runner is doing run 6, so it is left alone.
+  mark_running(fmt::format("{}:1", host));
+  auto held = run_grid(exp, test::builtin_registry(), options(dir));
+  EXPECT_EQ(held.done, 0);
+  EXPECT_EQ(held.skipped, 11);
+  EXPECT_EQ(held.held_elsewhere, 1);
+  // A process id above pid_max belongs to no process: the run was abandoned and is redone.
+  mark_running(fmt::format("{}:{}", host, 1 << 30));
+  auto redone = run_grid(exp, test::builtin_registry(), options(dir));
+  EXPECT_EQ(redone.done, 1);
+  EXPECT_EQ(redone.held_elsewhere, 0);
+  SQLite::Database db(dir + "/r.db");
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 12);
+  EXPECT_EQ(db.execAndGet("SELECT owner FROM runs WHERE hash = '" + exp.runs[5].hash() + "'").getString(),
+            fmt::format("{}:{}", host, getpid()));
+}
+
+TEST(Grid, RunsSharingTheirFirstPruningStepComputeItOnceWithTheSameResults) {
+  // Per policy and target, prune-only and one-shot share their only step, and the two iterative
+  // runs share their first step (to 0.3): 6 of the 12 runs load it.
+  std::string cfg = test::tiny_config();
+  cfg.replace(cfg.find("ratio_policy: [uniform, global]"), 31, "ratio_policy: [uniform, {type: sensitivity, samples: 100}]");
+  auto exp = parse_experiment(cfg, "tiny.yaml", test::builtin_registry());
+  const auto shared_dir = test::scratch_dir("shared_steps"), own_dir = test::scratch_dir("own_steps");
+  auto own = options(own_dir);
+  own.share_first_steps = false;
+  ASSERT_EQ(run_grid(exp, test::builtin_registry(), options(shared_dir)).done, 12);
+  ASSERT_EQ(run_grid(exp, test::builtin_registry(), own).done, 12);
+  SQLite::Database shared(shared_dir + "/r.db"), alone(own_dir + "/r.db");
+  EXPECT_EQ(count(shared, "SELECT COUNT(*) FROM steps WHERE pruned_from_cache = 1"), 6);
+  EXPECT_EQ(count(shared, "SELECT COUNT(*) FROM steps WHERE pruned_from_cache = 1 AND step > 1"), 0);
+  EXPECT_EQ(count(alone, "SELECT COUNT(*) FROM steps WHERE pruned_from_cache = 1"), 0);
+  // Every step of every run has the same numbers either way.
+  for (const auto& run : exp.runs) {
+    const std::string sql = "SELECT group_concat(s.top1 || ':' || s.top1_val || ':' || s.params_nonzero, ',') FROM steps s "
+                            "JOIN runs r ON r.id = s.run_id WHERE r.hash = '" + run.hash() + "'";
+    EXPECT_EQ(shared.execAndGet(sql).getString(), alone.execAndGet(sql).getString()) << run.summary();
+  }
+  // A run that loaded its first step names the run that searched, and did not search itself.
+  EXPECT_EQ(count(shared, "SELECT COUNT(*) FROM search_log WHERE kind = 'first_step_reused' AND json_extract(data, '$.from_run') "
+                          "IN (SELECT hash FROM runs)"), 6);  // every loading run
+  EXPECT_EQ(count(shared, "SELECT COUNT(*) FROM search_log l JOIN steps s ON s.run_id = l.run_id AND s.step = l.step "
+                          "WHERE s.pruned_from_cache = 1 AND l.kind != 'first_step_reused'"), 0);
+  EXPECT_EQ(count(alone, "SELECT COUNT(*) FROM search_log WHERE kind = 'first_step_reused'"), 0);
+}
+
 TEST(Grid, AFailedRunIsRecordedAndTheGridGoesOn) {
   const auto dir = test::scratch_dir("failing");
   PluginRegistry registry;
@@ -145,11 +206,11 @@ TEST(Grid, DenseModelIsTrainedOnceAndReusedAcrossInvocations) {
   run_grid(exp, test::builtin_registry(), options(dir));
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir + "/cache"))
-    files += e.path().extension() == ".pt";
+    files += e.path().extension() == ".pt" && e.path().filename().string().rfind("dense-", 0) == 0;
   EXPECT_EQ(files, 1);
   std::filesystem::path checkpoint;
   for (const auto& e : std::filesystem::directory_iterator(dir + "/cache"))
-    if (e.path().extension() == ".pt") checkpoint = e.path();
+    if (e.path().extension() == ".pt" && e.path().filename().string().rfind("dense-", 0) == 0) checkpoint = e.path();
   const auto written = std::filesystem::last_write_time(checkpoint);
   // A second experiment file with the same dense settings but another pruning grid uses the same checkpoint.
   std::string cfg = test::tiny_config();
@@ -159,7 +220,7 @@ TEST(Grid, DenseModelIsTrainedOnceAndReusedAcrossInvocations) {
   run_grid(other, test::builtin_registry(), options(dir));
   files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir + "/cache"))
-    files += e.path().extension() == ".pt";
+    files += e.path().extension() == ".pt" && e.path().filename().string().rfind("dense-", 0) == 0;
   EXPECT_EQ(files, 1);
   EXPECT_EQ(std::filesystem::last_write_time(checkpoint), written) << "the dense model was trained again";
   SQLite::Database db(dir + "/r.db");

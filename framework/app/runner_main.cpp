@@ -51,8 +51,12 @@ int cmd_run(int argc, char** argv) {
   app.add_option("--threads", grid.threads, "LibTorch intra-op threads (default: the config's)");
   app.add_option("--device", grid.device, "cpu | cuda | auto (default: the config's)");
   app.add_flag("--quiet", grid.quiet, "no progress output");
+  bool recompute_first_steps = false;
+  app.add_flag("--no-shared-steps", recompute_first_steps,
+               "every run computes its own first pruning step (default: runs that share it load it from the cache)");
   add_plugin_options(app, plugins);
   CLI11_PARSE(app, argc, argv);
+  grid.share_first_steps = !recompute_first_steps;
   prunelab::PluginRegistry registry;
   load_plugins(registry, plugins);
   auto exp = prunelab::load_experiment(file, registry);

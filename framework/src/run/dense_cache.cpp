@@ -48,7 +48,7 @@ std::shared_ptr<Network> initial_network(const RunSpec& run, const DataSplits& d
 
 // Sidecar with the dense model's metrics and the exact settings that produced it.
 void write_meta(const std::string& path, const DenseModel& m, const RunSpec& run) {
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());  // two runners may write it at once
   {
     std::ofstream out(tmp);
     out << fmt::format("top1={:.17g}\ntop1_val={:.17g}\ntrain_seconds={:.3f}\nkey={}\n", m.top1, m.top1_val,

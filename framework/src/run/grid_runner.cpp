@@ -2,6 +2,7 @@
 
 #include "plugin/registry.hpp"
 #include "run/dense_cache.hpp"
+#include "run/first_step_cache.hpp"
 #include "run/progress.hpp"
 #include "run/run_executor.hpp"
 #include "run/threads.hpp"
@@ -40,7 +41,9 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
   const std::string models_dir = opt.models_dir.empty() ? (db_dir / "models").string() : opt.models_dir;
   DenseCache dense(cache_dir);
   Progress progress(static_cast<int64_t>(exp.runs.size()), opt.quiet);
-  RunContext ctx{registry, store, dense, progress, device, models_dir};
+  FirstStepCache first_steps(cache_dir);
+  RunContext ctx{registry, store, dense, progress, device, models_dir,
+                 opt.share_first_steps ? &first_steps : nullptr};
   std::map<std::string, DataSplits> data_by_spec;  // loaded once per distinct data section
   GridSummary summary;
   progress.message(fmt::format("{}: {} runs -> {} ({} threads, {})", exp.name, exp.runs.size(), db_path,
@@ -48,13 +51,14 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
 
   for (const auto& run : exp.runs) {
     progress.start_run(run.index, run.summary());
-    if (store.status_of(run.hash()) == std::optional<std::string>("done")) {
-      ++summary.skipped;
-      progress.end_run("already done, skipped", false);
+    const auto t0 = std::chrono::steady_clock::now();
+    const RunClaim claim = store.claim_run(run, {at::get_num_threads(), device.str()});
+    if (!claim.run_id) {
+      ++(claim.skipped_because == "already done" ? summary.skipped : summary.held_elsewhere);
+      progress.end_run(claim.skipped_because + ", skipped", false);
       continue;
     }
-    const auto t0 = std::chrono::steady_clock::now();
-    const int64_t run_id = store.begin_run(run, {at::get_num_threads(), device.str()});
+    const int64_t run_id = *claim.run_id;
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     try {
       const std::string data_key = to_json(run.data);
@@ -75,8 +79,9 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
       progress.end_run(fmt::format("FAILED: {}", e.what()), true);
     }
   }
-  progress.message(fmt::format("{}: {} done, {} skipped (already done), {} failed", exp.name, summary.done,
-                               summary.skipped, summary.failed));
+  progress.message(fmt::format("{}: {} done, {} skipped (already done), {} failed{}", exp.name, summary.done,
+                               summary.skipped, summary.failed,
+                               summary.held_elsewhere ? fmt::format(", {} left to other runners", summary.held_elsewhere) : ""));
   return summary;
 }
 

@@ -16,10 +16,12 @@ struct GridOptions {
   int threads = 0;        // 0 = the experiment's setting
   std::string device;     // empty = the experiment's setting
   bool quiet = false;
+  bool share_first_steps = true;  // runs with the same first pruning step compute it once
 };
 
 struct GridSummary {
   int done = 0, skipped = 0, failed = 0;
+  int held_elsewhere = 0;  // runs another live runner on the same database was doing
 };
 
 GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, const GridOptions& options);

@@ -8,6 +8,7 @@
 #include "prune/pruner.hpp"
 #include "prune/stats.hpp"
 #include "run/dense_cache.hpp"
+#include "run/first_step_cache.hpp"
 #include "run/plan.hpp"
 #include "run/progress.hpp"
 #include "run/search_store.hpp"
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 namespace prunelab {
@@ -127,8 +129,18 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
     const bool next_continues = i + 1 < plan.size() && plan[i + 1].continue_training;
     ctx.progress.phase(fmt::format("step {}/{} prune to {:.3f}", i + 1, plan.size(), step.target_sparsity));
     search_store.begin_step(i);
-    auto pruned = prune_step(masks, layout, *criterion, *policy, step.target_sparsity, &calibration, &evaluator,
-                             static_cast<uint64_t>(run.seed), &search_store);
+    PruneStepResult pruned;
+    std::optional<CachedFirstStep> cached;
+    const std::string first_key = i == 0 && ctx.first_steps ? FirstStepCache::key(run, step.target_sparsity) : "";
+    if (!first_key.empty()) cached = ctx.first_steps->load(first_key, *net, masks, ctx.device);
+    if (cached) {
+      pruned.ratios = cached->ratios;
+      search_store.log("first_step_reused", fmt::format(R"({{"from_run": "{}", "key": "{}"}})", cached->source_run, first_key));
+    } else {
+      pruned = prune_step(masks, layout, *criterion, *policy, step.target_sparsity, &calibration, &evaluator,
+                          static_cast<uint64_t>(run.seed), &search_store);
+      if (!first_key.empty()) ctx.first_steps->save(first_key, *net, masks, {pruned.ratios, run.hash()});
+    }
     if (step.rewind_to_step >= 0) {
       // Lottery ticket: survivors restart from the dense run's early state (or a fresh draw).
       std::shared_ptr<Network> start;
@@ -170,6 +182,7 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
     rec.step = static_cast<int>(i + 1);
     rec.target_sparsity = step.target_sparsity;
     rec.finetune_steps = trained;
+    rec.pruned_from_cache = cached.has_value();
     rec.train_loss = train_loss;
     rec.top1_val = evaluate(*net, data.val, run.eval.batch_size, ctx.device).top1;
     const auto test = evaluate(*net, data.test, run.eval.batch_size, ctx.device);

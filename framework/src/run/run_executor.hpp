@@ -9,6 +9,7 @@
 namespace prunelab {
 
 class DenseCache;
+class FirstStepCache;
 class PluginRegistry;
 class Progress;
 class ResultStore;
@@ -20,6 +21,7 @@ struct RunContext {
   Progress& progress;
   c10::Device device;
   std::string models_dir;  // where pruned models are saved (runs with eval.save_models)
+  const FirstStepCache* first_steps = nullptr;  // null: every run computes its first step
 };
 
 /// Records everything into `run_id`'s rows; throws on failure (the caller marks the run failed).

@@ -4,12 +4,18 @@
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
 #include <fmt/format.h>
 #include <torch/version.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <thread>
+
+#include <signal.h>
+#include <unistd.h>
 
 #ifndef PRUNELAB_VERSION
 #define PRUNELAB_VERSION "0.0.0"
@@ -25,7 +31,7 @@ constexpr const char* kSchema =
 constexpr const char* kResultsView =
 #include "store/results_view.sql.inc"
     ;
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 }  // namespace
 
 std::string utc_now() {
@@ -42,18 +48,29 @@ ResultStore::ResultStore(const std::string& path)
     : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, /*busy_timeout_ms=*/10000) {
   // WAL: readers (reports) never block the running grid, and a killed writer leaves a
   // consistent file; every multi-row write below is one transaction.
-  db_.exec("PRAGMA journal_mode=WAL");
+  // Switching a new file to WAL takes an exclusive lock and does not wait for a busy handler:
+  // when several runners create the database at once, the others retry until it is done.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      if (db_.execAndGet("PRAGMA journal_mode").getString() != "wal") db_.exec("PRAGMA journal_mode=WAL");
+      break;
+    } catch (const SQLite::Exception& e) {
+      if ((e.getErrorCode() != SQLITE_BUSY && e.getErrorCode() != SQLITE_LOCKED) || attempt >= 400) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+  }
   db_.exec("PRAGMA synchronous=NORMAL");
-  SQLite::Transaction tx(db_);
+  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
   db_.exec(kSchema);
   // Columns added after schema version 1: databases written by older runners gain them here.
   struct Added { const char *table, *column, *type; };
   for (const auto& a : {Added{"layers", "bn_gamma_abs_mean", "REAL"}, Added{"layers", "bn_gamma_small", "REAL"},
-                        Added{"runs", "model_path", "TEXT"}, Added{"runs", "plan", "TEXT"}, Added{"steps", "weight_sparsity", "REAL"},
+                        Added{"runs", "model_path", "TEXT"}, Added{"runs", "plan", "TEXT"}, Added{"runs", "owner", "TEXT"}, Added{"steps", "weight_sparsity", "REAL"},
                         Added{"steps", "params_physical", "INTEGER"}, Added{"steps", "flops_physical", "INTEGER"},
                         Added{"steps", "physical_max_diff", "REAL"}, Added{"steps", "latency_b1_ms", "REAL"},
                         Added{"steps", "latency_b64_ms", "REAL"}, Added{"steps", "dense_latency_b1_ms", "REAL"},
-                        Added{"steps", "dense_latency_b64_ms", "REAL"}})
+                        Added{"steps", "dense_latency_b64_ms", "REAL"},
+                        Added{"steps", "pruned_from_cache", "INTEGER"}})
     if (!db_.execAndGet(fmt::format("SELECT COUNT(*) FROM pragma_table_info('{}') WHERE name = '{}'", a.table, a.column)).getInt())
       db_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", a.table, a.column, a.type));
   db_.exec(kResultsView);
@@ -63,19 +80,41 @@ ResultStore::ResultStore(const std::string& path)
   tx.commit();
 }
 
-std::optional<std::string> ResultStore::status_of(const std::string& hash) {
-  SQLite::Statement q(db_, "SELECT status FROM runs WHERE hash = ?");
-  q.bind(1, hash);
-  if (q.executeStep()) return q.getColumn(0).getString();
-  return std::nullopt;
+namespace {
+/// Who holds a run: "host:pid".
+std::string this_process_owner() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}", host, getpid());
 }
 
-int64_t ResultStore::begin_run(const RunSpec& run, const RunEnvironment& env) {
-  SQLite::Transaction tx(db_);
+bool owner_is_alive(const std::string& owner) {
+  const auto colon = owner.rfind(':');
+  if (colon == std::string::npos) return false;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  // WAL databases only work between processes of one host, so another host's row is stale.
+  if (owner.substr(0, colon) != host) return false;
+  const pid_t pid = static_cast<pid_t>(std::stol(owner.substr(colon + 1)));
+  // This process claims one run at a time, so a row it holds itself is left over from an
+  // earlier grid in the same process that stopped abnormally.
+  if (pid == getpid()) return false;
+  return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+}  // namespace
+
+RunClaim ResultStore::claim_run(const RunSpec& run, const RunEnvironment& env) {
+  // IMMEDIATE: the check and the insert happen under one write lock, so two runners on the
+  // same database never both take a run.
+  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
   const std::string hash = run.hash();
-  SQLite::Statement old(db_, "SELECT id FROM runs WHERE hash = ?");
+  SQLite::Statement old(db_, "SELECT id, status, owner FROM runs WHERE hash = ?");
   old.bind(1, hash);
   if (old.executeStep()) {
+    const std::string status = old.getColumn(1).getString();
+    const std::string owner = old.getColumn(2).isNull() ? "" : old.getColumn(2).getString();
+    if (status == "done") return {std::nullopt, "already done"};
+    if (status == "running" && owner_is_alive(owner)) return {std::nullopt, fmt::format("running in process {}", owner)};
     const int64_t id = old.getColumn(0).getInt64();
     for (const char* sql : {"DELETE FROM layers WHERE run_id = ?", "DELETE FROM steps WHERE run_id = ?",
                             "DELETE FROM search_log WHERE run_id = ?", "DELETE FROM runs WHERE id = ?"}) {
@@ -87,8 +126,8 @@ int64_t ResultStore::begin_run(const RunSpec& run, const RunEnvironment& env) {
   SQLite::Statement ins(db_, R"(INSERT INTO runs
       (hash, experiment, grid_index, config_json, seed, model, dataset, criterion, ratio_policy,
        schedule, granularity, target_sparsity, status, started_at, framework_version, torch_version,
-       threads, device)
-      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?,?))");
+       threads, device, owner)
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?,?,?))");
   int i = 1;
   ins.bind(i++, hash);
   ins.bind(i++, run.experiment);
@@ -107,10 +146,11 @@ int64_t ResultStore::begin_run(const RunSpec& run, const RunEnvironment& env) {
   ins.bind(i++, TORCH_VERSION);
   ins.bind(i++, env.threads);
   ins.bind(i++, env.device);
+  ins.bind(i++, this_process_owner());
   ins.exec();
   const int64_t id = db_.getLastInsertRowid();
   tx.commit();
-  return id;
+  return {id, ""};
 }
 
 void ResultStore::set_dense(int64_t run_id, const DenseRecord& d) {
@@ -126,13 +166,13 @@ void ResultStore::set_dense(int64_t run_id, const DenseRecord& d) {
 }
 
 void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
-  SQLite::Transaction tx(db_);
+  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
   SQLite::Statement q(db_, R"(INSERT INTO steps
       (run_id, step, target_sparsity, achieved_sparsity, top1_val, top1, loss, train_loss, params,
        params_nonzero, prunable, prunable_nonzero, flops, flops_effective, finetune_steps, wall_s,
        weight_sparsity, params_physical, flops_physical, physical_max_diff, latency_b1_ms,
-       latency_b64_ms, dense_latency_b1_ms, dense_latency_b64_ms)
-      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))");
+       latency_b64_ms, dense_latency_b1_ms, dense_latency_b64_ms, pruned_from_cache)
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))");
   int i = 1;
   q.bind(i++, run_id);
   q.bind(i++, s.step);
@@ -157,6 +197,7 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
     if (std::isnan(v)) q.bind(i++);  // not measured
     else q.bind(i++, v);
   }
+  q.bind(i++, s.pruned_from_cache ? 1 : 0);
   q.exec();
   SQLite::Statement l(db_, R"(INSERT INTO layers
       (run_id, step, layer, kind, params, nonzero, sparsity, ratio, flops, flops_effective,
@@ -227,7 +268,7 @@ std::vector<CurvePoint> ResultStore::load_curves(const std::string& kind, const 
 }
 
 void ResultStore::save_curves(const std::string& kind, const std::string& key, const std::vector<CurvePoint>& points) {
-  SQLite::Transaction tx(db_);
+  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
   SQLite::Statement del(db_, "DELETE FROM curves WHERE kind = ? AND key = ?");
   del.bind(1, kind);
   del.bind(2, key);

@@ -28,6 +28,7 @@ struct StepRecord {
   double target_sparsity = 0, achieved_sparsity = 0;
   double top1 = 0, top1_val = 0, loss = 0, train_loss = 0;
   int64_t finetune_steps = 0;
+  bool pruned_from_cache = false;  // the pruning came from FirstStepCache
   double wall_s = 0;
   ModelStats stats;     // the masked model (dense shapes)
   ModelStats physical; // the physically pruned model (dead channels removed)
@@ -43,15 +44,21 @@ struct RunEnvironment {
   std::string device;
 };
 
+/// The outcome of ResultStore::claim_run: the new run id, or why the run was left alone.
+struct RunClaim {
+  std::optional<int64_t> run_id;
+  std::string skipped_because;
+};
+
 class ResultStore {
  public:
   /// Opens (creating if needed) the database in WAL mode and brings the schema up to date.
   explicit ResultStore(const std::string& path);
 
-  /// Status of the run with this hash: "done", "running", "failed", or nothing.
-  std::optional<std::string> status_of(const std::string& hash);
-  /// Replaces any earlier attempt of the same run with a fresh `running` row; returns its id.
-  int64_t begin_run(const RunSpec& run, const RunEnvironment& env);
+  /// Takes the run for this process: replaces any failed or abandoned attempt (a `running` row
+  /// whose process is gone) with a fresh `running` row. Nothing is taken when the run is done
+  /// or another live runner holds it, so several runners can share one grid and database.
+  RunClaim claim_run(const RunSpec& run, const RunEnvironment& env);
   void set_dense(int64_t run_id, const DenseRecord& dense);
   void add_step(int64_t run_id, const StepRecord& step);
   void set_model_path(int64_t run_id, const std::string& path);
