@@ -20,6 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <dlfcn.h>
 #include <cmath>
 #include <fstream>
 #include <optional>
@@ -39,7 +40,16 @@ struct Row {
 };
 
 /// Single-precision matrix multiply throughput: the machine's practical peak for these threads.
-double matmul_gflops(int64_t n, int reps) {
+/// at::mm runs on the BLAS, which the framework keeps at one thread (its pthreads would fight
+/// LibTorch's OpenMP pool): for this measurement only it gets `threads`, as in PyTorch.
+double matmul_gflops(int64_t n, int reps, int threads) {
+  using SetThreads = void (*)(int);
+  auto set_blas_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set_blas_threads) set_blas_threads(threads);
+  struct Restore {
+    SetThreads fn;
+    ~Restore() { if (fn) fn(1); }
+  } restore{set_blas_threads};
   c10::InferenceMode guard;
   auto a = at::randn({n, n}), b = at::randn({n, n});
   at::mm(a, b);
@@ -92,12 +102,12 @@ std::pair<double, double> mask_overhead(const DataSplits& data, PluginRegistry& 
   return {masked, plain};
 }
 
-double eval_throughput(const std::string& model, const DataSplits& data, int64_t batch) {
+double eval_throughput(const std::string& model, const DataSplits& data, int64_t batch, bool fold_bn) {
   torch::manual_seed(1);
   auto net = make_network(model, data.shape);
-  evaluate(*net, data.test, batch, at::kCPU, 2 * batch);  // warm-up
+  evaluate(*net, data.test, batch, at::kCPU, 2 * batch, fold_bn);  // warm-up
   const auto t0 = std::chrono::steady_clock::now();
-  evaluate(*net, data.test, batch, at::kCPU);
+  evaluate(*net, data.test, batch, at::kCPU, 0, fold_bn);
   return double(data.test.size()) / seconds_since(t0);
 }
 
@@ -159,7 +169,7 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
 
   fmt::print(stderr, "matmul peak...\n");
-  const double peak = matmul_gflops(quick ? 512 : 2048, quick ? 3 : 20);
+  const double peak = matmul_gflops(quick ? 512 : 2048, quick ? 3 : 20, threads);
   rows.push_back({"matmul peak (2048² sgemm)", "GFLOP/s", peak, baseline("matmul_gflops"), "python3-torch at::mm", ""});
 
   for (const std::string model : {"resnet20", "lenet300"}) {
@@ -168,6 +178,10 @@ int main(int argc, char** argv) {
     const double eager_ips = baseline(fmt::format("train_{}_img_s", model).c_str());
     rows.push_back({fmt::format("training {} (batch 128)", model), "images/s", f.images_per_s, eager_ips,
                     "PyTorch eager", "target ≥ 1.2× on resnet20"});
+    if (model == "resnet20")
+      rows.push_back({"training resnet20: PyTorch eager channels-last", "images/s",
+                      baseline("train_resnet20_channels_last_img_s"), eager_ips, "PyTorch eager (NCHW)",
+                      "the layout prunelab uses, in PyTorch"});
     // Forward + backward ≈ 3 forward passes; 2 FLOPs per multiply-accumulate.
     const double gflops = f.images_per_s * 6.0 * f.macs / 1e9;
     rows.push_back({fmt::format("training {} achieved", model), "GFLOP/s", gflops, peak, "matmul peak",
@@ -181,9 +195,17 @@ int main(int argc, char** argv) {
 
   for (const std::string model : {"resnet20", "lenet300"}) {
     fmt::print(stderr, "evaluation throughput {}...\n", model);
-    rows.push_back({fmt::format("evaluation {} (batch 1000)", model), "images/s", eval_throughput(model, data, 1000),
+    const double ours = eval_throughput(model, data, 1000, true);
+    rows.push_back({fmt::format("evaluation {} (batch 1000)", model), "images/s", ours,
                     baseline(fmt::format("eval_{}_img_s", model).c_str()), "PyTorch eager inference_mode",
-                    "BatchNorm not folded"});
+                    model == "resnet20" ? "ours folds BatchNorm" : ""});
+    if (model == "resnet20")
+      rows.push_back({"evaluation resnet20: PyTorch eager channels-last", "images/s",
+                      baseline("eval_resnet20_channels_last_img_s"), baseline("eval_resnet20_img_s"),
+                      "PyTorch eager (NCHW)", "the layout prunelab uses, in PyTorch"});
+    if (model == "resnet20")
+      rows.push_back({"evaluation resnet20: BatchNorm folded vs not", "images/s", ours,
+                      eval_throughput(model, data, 1000, false), "ours, BatchNorm not folded", "exact up to rounding"});
   }
 
   for (bool coupled : {false, true}) {
@@ -202,7 +224,7 @@ int main(int argc, char** argv) {
                                "|---|---|---:|---:|---:|---|---|\n", threads);
   for (const auto& r : rows)
     md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r.benchmark, r.unit, fmt_value(r.ours), fmt_value(r.baseline),
-                      std::isfinite(r.ours / r.baseline) ? fmt::format("{:.2f}", r.ours / r.baseline) : "–", r.baseline_name, r.note);
+                      std::isfinite(r.ours / r.baseline) ? fmt::format("{:.3f}", r.ours / r.baseline) : "–", r.baseline_name, r.note);
   fmt::print("{}", md);
   if (!out_md.empty()) std::ofstream(out_md) << md;
   return 0;
