@@ -19,6 +19,7 @@
 #include <torch/utils.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <chrono>
 #include <dlfcn.h>
 #include <cmath>
@@ -31,6 +32,21 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Throughputs are the median of this many timed windows (the eager script does the same).
+constexpr int kWindows = 3;
+
+template <typename F>
+double median_seconds(F&& timed) {
+  std::vector<double> s;
+  for (int i = 0; i < kWindows; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    timed();
+    s.push_back(seconds_since(t0));
+  }
+  std::sort(s.begin(), s.end());
+  return s[s.size() / 2];
 }
 
 struct Row {
@@ -71,11 +87,10 @@ TrainFigures train_throughput(const std::string& model, const DataSplits& data, 
   const auto stats = measure(*net, probe);
   OptimSpec optim;
   optim.batch_size = batch;
-  TrainSession session(*net, data.train, optim, warmup + steps, 1, at::kCPU);
+  TrainSession session(*net, data.train, optim, warmup + kWindows * steps, 1, at::kCPU);
   session.run(warmup, nullptr, {});
-  const auto t0 = std::chrono::steady_clock::now();
-  session.run(steps, nullptr, {});
-  return {double(steps * batch) / seconds_since(t0), double(stats.macs)};
+  const double s = median_seconds([&] { session.run(steps, nullptr, {}); });
+  return {double(steps * batch) / s, double(stats.macs)};
 }
 
 /// Fine-tuning step time of a 50%-pruned ResNet-20 with its masks enforced vs the same weights
@@ -106,9 +121,7 @@ double eval_throughput(const std::string& model, const DataSplits& data, int64_t
   torch::manual_seed(1);
   auto net = make_network(model, data.shape);
   evaluate(*net, data.test, batch, at::kCPU, 2 * batch, fold_bn);  // warm-up
-  const auto t0 = std::chrono::steady_clock::now();
-  evaluate(*net, data.test, batch, at::kCPU, 0, fold_bn);
-  return double(data.test.size()) / seconds_since(t0);
+  return double(data.test.size()) / median_seconds([&] { evaluate(*net, data.test, batch, at::kCPU, 0, fold_bn); });
 }
 
 /// Physically channel-pruned ResNet-20 vs dense at batch 64: {measured, theoretical} speed-up.

@@ -75,6 +75,18 @@ class LeNet300(nn.Module):
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
 
 
+WINDOWS = 3  # throughputs are the median of this many timed windows, as in prunelab_bench
+
+
+def median_seconds(fn):
+    times = []
+    for _ in range(WINDOWS):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
 def train_throughput(model, x, y, batch, warmup, steps, channels_last=False):
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
@@ -92,10 +104,7 @@ def train_throughput(model, x, y, batch, warmup, steps, channels_last=False):
 
     for _ in range(warmup):
         step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch / (time.perf_counter() - t0)
+    return steps * batch / median_seconds(lambda: [step() for _ in range(steps)])
 
 
 def eval_throughput(model, x, batch, channels_last=False):
@@ -104,11 +113,13 @@ def eval_throughput(model, x, batch, channels_last=False):
     model.eval()
     with torch.inference_mode():
         model(x[:batch].contiguous(memory_format=fmt))
-        t0 = time.perf_counter()
-        correct = 0
-        for i in range(0, x.shape[0], batch):
-            correct += int(model(x[i:i + batch].contiguous(memory_format=fmt)).argmax(1).numel())
-        return x.shape[0] / (time.perf_counter() - t0)
+
+        def one_pass():
+            correct = 0
+            for i in range(0, x.shape[0], batch):
+                correct += int(model(x[i:i + batch].contiguous(memory_format=fmt)).argmax(1).numel())
+
+        return x.shape[0] / median_seconds(one_pass)
 
 
 def main():
