@@ -1,3 +1,4 @@
+#include "config/json.hpp"
 #include "plugin/registry.hpp"
 #include "test_support.hpp"
 
@@ -5,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <dlfcn.h>
+
+#include <fstream>
+#include <iterator>
 
 using namespace prunelab;
 
@@ -55,6 +59,18 @@ TEST(Plugins, NonPluginLibrariesAndMissingFilesAreRefused) {
   PluginRegistry r;
   EXPECT_THROW(r.load_file("/nonexistent/plugin.so"), PluginLoadError);
   EXPECT_THROW(r.load_file("/lib/x86_64-linux-gnu/libz.so.1"), PluginLoadError);
+}
+
+TEST(Plugins, CodeFingerprintIsTheVersionAndAHashOfTheLibrary) {
+  // Cached first steps and curves are keyed by it: rebuilt plugin code must change it.
+  const auto& r = test::builtin_registry();
+  const auto* magnitude = r.find(ComponentKind::Criterion, "magnitude");
+  ASSERT_NE(magnitude, nullptr);
+  std::ifstream in(magnitude->file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 1000u);
+  EXPECT_EQ(r.code_fingerprint(ComponentKind::Criterion, "magnitude"), magnitude->info.version + "@" + stable_hash(bytes));
+  EXPECT_NE(r.code_fingerprint(ComponentKind::Criterion, "magnitude"), r.code_fingerprint(ComponentKind::Criterion, "random"));
 }
 
 TEST(Plugins, UnknownNamesListTheKnownOnes) {

@@ -1,5 +1,7 @@
 #include "plugin/registry.hpp"
 
+#include "config/json.hpp"
+
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -7,6 +9,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 
@@ -104,6 +108,15 @@ void PluginRegistry::add_schedule(ComponentInfo info, ScheduleFactory f) {
 const RegisteredComponent* PluginRegistry::find(ComponentKind kind, const std::string& name) const {
   auto it = components_.find({kind, name});
   return it == components_.end() ? nullptr : &it->second;
+}
+
+std::string PluginRegistry::code_fingerprint(ComponentKind kind, const std::string& name) const {
+  const auto* c = find(kind, name);
+  if (!c) return "unknown";
+  if (c->file.empty()) return c->info.version;  // registered in-process (tests)
+  std::ifstream in(c->file, std::ios::binary);  // a few hundred kB: milliseconds, once per run
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return c->info.version + "@" + stable_hash(bytes);
 }
 
 std::vector<std::string> PluginRegistry::names(ComponentKind kind) const {

@@ -40,6 +40,10 @@ class PluginRegistry : public Registrar {
   std::vector<std::string> load_directory(const std::string& dir);
 
   const RegisteredComponent* find(ComponentKind kind, const std::string& name) const;
+  /// What identifies a component's code: its version and a hash of its library's bytes, so
+  /// results cached across runs (first steps, search curves) are not reused after the plugin
+  /// changed, even if its author did not bump the version.
+  std::string code_fingerprint(ComponentKind kind, const std::string& name) const;
   std::vector<std::string> names(ComponentKind kind) const;
   std::vector<const RegisteredComponent*> all() const;
 

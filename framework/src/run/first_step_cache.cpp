@@ -22,15 +22,15 @@ namespace {
 constexpr int kFormat = 1;
 }  // namespace
 
-std::string FirstStepCache::key(const RunSpec& run, double first_target) {
+std::string FirstStepCache::key(const RunSpec& run, double first_target, const std::string& code) {
   // The dense model (which includes data and seed), the plugins and their parameters, the
   // granularity, the target; the fine-tuning optimiser (its batch size draws the calibration
   // batches, NetAdapt fine-tunes proposals with it) and the evaluation batch (search policies
-  // evaluate). The framework version: a new release may prune differently.
-  return stable_hash(fmt::format("first-step|{}|{}|{}|{}|{}|{}|{:.17g}|{}|{}", kFormat, PRUNELAB_VERSION,
+  // evaluate). The framework version and the plugins' code: either may prune differently.
+  return stable_hash(fmt::format("first-step|{}|{}|{}|{}|{}|{}|{:.17g}|{}|{}|{}", kFormat, PRUNELAB_VERSION,
                                  run.dense_hash(), run.criterion.to_json(), run.ratio_policy.to_json(),
                                  to_json(run.granularity), first_target, to_json(run.finetune.optim),
-                                 run.eval.batch_size));
+                                 run.eval.batch_size, code));
 }
 
 std::string FirstStepCache::path(const std::string& key) const {

@@ -27,8 +27,9 @@ class FirstStepCache {
  public:
   explicit FirstStepCache(std::string dir) : dir_(std::move(dir)) {}
 
-  /// What determines the first step of `run` when it prunes to `first_target`.
-  static std::string key(const RunSpec& run, double first_target);
+  /// What determines the first step of `run` when it prunes to `first_target`; `code` identifies
+  /// the criterion's and the policy's code (PluginRegistry::code_fingerprint).
+  static std::string key(const RunSpec& run, double first_target, const std::string& code);
 
   /// Loads the pruned state into `net` and `masks` if the step was cached.
   std::optional<CachedFirstStep> load(const std::string& key, Network& net, MaskSet& masks, const c10::Device& device) const;

@@ -110,7 +110,10 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
   std::shared_ptr<Network> physical;
   DataCalibration calibration(*net, masks, data.train, run.finetune.optim.batch_size,
                               static_cast<uint64_t>(run.seed), ctx.device);
-  RunSearchStore search_store(ctx.store, run, run_id);
+  // Cached first steps and search curves are keyed by the plugins' code too.
+  const std::string plugin_code = ctx.registry.code_fingerprint(ComponentKind::Criterion, run.criterion.type) + "|" +
+                                  ctx.registry.code_fingerprint(ComponentKind::RatioPolicy, run.ratio_policy.type);
+  RunSearchStore search_store(ctx.store, run, run_id, plugin_code);
   // For searching policies: NetAdapt's latency table (batch 64, like measured_speedup_b64) and
   // short fine-tuning of a proposal (the same batches for every proposal of a run).
   LatencyTable latency_table(&search_store, 64, ctx.device);
@@ -131,7 +134,7 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
     search_store.begin_step(i);
     PruneStepResult pruned;
     std::optional<CachedFirstStep> cached;
-    const std::string first_key = i == 0 && ctx.first_steps ? FirstStepCache::key(run, step.target_sparsity) : "";
+    const std::string first_key = i == 0 && ctx.first_steps ? FirstStepCache::key(run, step.target_sparsity, plugin_code) : "";
     if (!first_key.empty()) cached = ctx.first_steps->load(first_key, *net, masks, ctx.device);
     if (cached) {
       pruned.ratios = cached->ratios;

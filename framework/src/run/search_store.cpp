@@ -7,8 +7,8 @@
 
 namespace prunelab {
 
-RunSearchStore::RunSearchStore(ResultStore& store, const RunSpec& run, int64_t run_id)
-    : store_(store), run_(run), run_id_(run_id) {}
+RunSearchStore::RunSearchStore(ResultStore& store, const RunSpec& run, int64_t run_id, std::string code)
+    : store_(store), run_(run), run_id_(run_id), code_(std::move(code)) {}
 
 void RunSearchStore::begin_step(size_t step_index) {
   step_ = static_cast<int>(step_index) + 1;
@@ -17,8 +17,8 @@ void RunSearchStore::begin_step(size_t step_index) {
   // calibration batches; NetAdapt's short fine-tuning uses them all), so runs that differ only
   // later (schedule, budget) share it. After that the weights depend on everything the run did.
   state_key_ = step_index == 0
-                   ? stable_hash(fmt::format("{}|{}|{}|{}", run_.dense_hash(), run_.criterion.to_json(),
-                                             to_json(run_.granularity), to_json(run_.finetune.optim)))
+                   ? stable_hash(fmt::format("{}|{}|{}|{}|{}", run_.dense_hash(), run_.criterion.to_json(),
+                                             to_json(run_.granularity), to_json(run_.finetune.optim), code_))
                    : fmt::format("{}-step{}", run_.hash(), step_);
 }
 

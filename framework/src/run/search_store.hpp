@@ -14,7 +14,9 @@ struct RunSpec;
 
 class RunSearchStore final : public SearchStore {
  public:
-  RunSearchStore(ResultStore& store, const RunSpec& run, int64_t run_id);
+  /// `code` identifies the criterion's and the policy's code (PluginRegistry::code_fingerprint):
+  /// curves measured by other code are not reused.
+  RunSearchStore(ResultStore& store, const RunSpec& run, int64_t run_id, std::string code);
   /// Called before each pruning step (0-based): the state key changes after the first.
   void begin_step(size_t step_index);
 
@@ -27,6 +29,7 @@ class RunSearchStore final : public SearchStore {
   ResultStore& store_;
   const RunSpec& run_;
   int64_t run_id_;
+  std::string code_;
   int step_ = 0;
   std::string state_key_;
 };
