@@ -158,6 +158,12 @@ TEST(BatchNormFolding, ComputesTheSameOutputsAndRestoresTheModelExactly) {
       EXPECT_EQ(folding.folded(), 21u);  // stem + 2 per block × 9 + 2 projection shortcuts
       const auto folded = model->forward(x);
       EXPECT_LT((folded - before).abs().max().item<double>(), 1e-4 * before.abs().max().item<double>());
+      {
+        BatchNormFolding nested(*model);  // already folded: must not scale the weights twice
+        EXPECT_EQ(nested.folded(), 0u);
+        EXPECT_TRUE(at::equal(model->forward(x), folded));
+      }
+      EXPECT_TRUE(at::equal(model->forward(x), folded));  // still folded after the nested one ends
       EXPECT_FALSE(at::equal(model->prunable_layers()[1].layer->weight, weights[1]));
     }
     // Restored: the very same tensors, so bit-identical outputs.

@@ -161,6 +161,8 @@ prune: {criterion: magnitude, ratio_policy: uniform, schedule: one_shot, sparsit
   EXPECT_NE(std::string(g.what()).find("lenet300, lenet5, resnet20"), std::string::npos);
   auto gran = parse_error(std::string(kMinimal) + "  granularity: {type: pattern, n: 4, m: 4}\n");
   EXPECT_EQ(gran.key, "prune.granularity");
+  auto recal = parse_error(std::string(kMinimal) + "finetune: {recalibrate_bn: -2}\n");
+  EXPECT_EQ(recal.key, "finetune.recalibrate_bn");
 }
 
 TEST(ConfigErrors, MissingVersionAndSections) {
@@ -247,4 +249,9 @@ TEST(Config, NewPluginParametersAtTheirDefaultsKeepOldHashes) {
                                                      "schedule: {type: iterative, count: 3}"));
   EXPECT_NE(counted.runs[0].canonical_json().find("\"count\":3"), std::string::npos);
   EXPECT_NE(counted.runs[0].hash(), plain.runs[0].hash());
+  // Likewise finetune.recalibrate_bn: absent (0) leaves the canonical JSON as it was.
+  EXPECT_EQ(parse(kMinimal).runs[0].canonical_json().find("recalibrate_bn"), std::string::npos);
+  auto recal = parse(std::string(kMinimal) + "finetune: {recalibrate_bn: 20}\n");
+  EXPECT_NE(recal.runs[0].canonical_json().find("\"recalibrate_bn\":20"), std::string::npos);
+  EXPECT_NE(recal.runs[0].hash(), parse(kMinimal).runs[0].hash());
 }

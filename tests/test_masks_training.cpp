@@ -35,6 +35,29 @@ void prune_half(Network& net, MaskSet& masks) {
 }
 }  // namespace
 
+TEST(BatchNormRecalibration, RunningStatisticsBecomeThoseOfTheBatchesAndNothingElseChanges) {
+  auto data = synthetic();
+  torch::manual_seed(4);
+  auto net = make_network("resnet20", data.shape);
+  net->eval();
+  std::vector<at::Tensor> params;
+  for (const auto& p : net->parameters()) params.push_back(p.detach().clone());
+  const int64_t batch = 32;
+  recalibrate_batchnorm(*net, data.train, 1, batch, 77, at::kCPU);
+  EXPECT_FALSE(net->is_training());  // mode restored
+  // The stem's BatchNorm now holds the mean and unbiased variance of the stem conv's output on
+  // exactly the batch the sampler draws for that seed.
+  BatchSampler sampler(data.train, batch, 77);
+  at::NoGradGuard g;
+  const auto stem = net->prunable_layers()[0];
+  const auto y = stem.layer->forward(to_model_layout(sampler.next().first));
+  EXPECT_TRUE(at::allclose(stem.bn->running_mean, y.mean({0, 2, 3}), 1e-4, 1e-5));
+  EXPECT_TRUE(at::allclose(stem.bn->running_var, y.var({0, 2, 3}, /*unbiased=*/true), 1e-4, 1e-5));
+  EXPECT_TRUE(stem.bn->options.momentum().has_value());  // momentum restored
+  size_t k = 0;
+  for (const auto& p : net->parameters()) EXPECT_TRUE(at::equal(p, params[k++]));
+}
+
 TEST(Masks, PrunedWeightsStayExactlyZeroThroughFineTuning) {
   auto data = synthetic();
   torch::manual_seed(3);

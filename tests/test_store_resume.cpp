@@ -142,6 +142,24 @@ TEST(Grid, LeavesARunToTheLiveRunnerHoldingItAndRedoesAnAbandonedOne) {
             fmt::format("{}:{}", host, getpid()));
 }
 
+TEST(Store, ARunTakenOverByAnotherRunnerGetsAFreshIdAndTheLoserCannotWriteIntoIt) {
+  const auto dir = test::scratch_dir("takeover");
+  auto exp = parse_experiment(test::tiny_config(), "tiny.yaml", test::builtin_registry());
+  ResultStore mine(dir + "/r.db");
+  const auto claim = mine.claim_run(exp.runs[0], {1, "cpu"});
+  ASSERT_TRUE(claim.run_id);
+  // Another runner decided this process was gone and took the run (here: by hand).
+  ResultStore theirs(dir + "/r.db");
+  theirs.db().exec("UPDATE runs SET owner = 'elsewhere:1' WHERE id = " + std::to_string(*claim.run_id));
+  const auto taken = theirs.claim_run(exp.runs[0], {1, "cpu"});
+  ASSERT_TRUE(taken.run_id);
+  EXPECT_NE(*taken.run_id, *claim.run_id);  // never the old id, even though it was the highest
+  EXPECT_THROW(mine.add_step(*claim.run_id, StepRecord{}), std::runtime_error);
+  EXPECT_THROW(mine.finish_run(*claim.run_id, 1.0), std::runtime_error);
+  EXPECT_EQ(count(theirs.db(), "SELECT COUNT(*) FROM steps"), 0);
+  EXPECT_EQ(count(theirs.db(), "SELECT COUNT(*) FROM runs WHERE status = 'running'"), 1);
+}
+
 TEST(Grid, RunsSharingTheirFirstPruningStepComputeItOnceWithTheSameResults) {
   // Per policy and target, prune-only and one-shot share their only step, and the two iterative
   // runs share their first step (to 0.3): 6 of the 12 runs load it.

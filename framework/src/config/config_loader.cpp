@@ -292,7 +292,7 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
   base.finetune.optim.bn_l1 = 0.0;
   base.finetune.optim.group_lasso = 0.0;
   if (auto f = root["finetune"]) {
-    r.check_keys(f, "finetune", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule", "bn_l1", "group_lasso", "distill"});
+    r.check_keys(f, "finetune", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule", "bn_l1", "group_lasso", "distill", "recalibrate_bn"});
     if (auto kd = f["distill"]) {
       r.check_keys(kd, "finetune.distill", {"weight", "temperature"});
       auto& d = base.finetune.distill;
@@ -300,6 +300,10 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
       if (kd["temperature"]) d.temperature = r.number(kd["temperature"], "finetune.distill.temperature");
       if (!(d.weight >= 0.0 && d.weight <= 1.0)) r.fail(kd["weight"], "finetune.distill.weight", "must be in [0, 1]");
       if (!(d.temperature > 0.0)) r.fail(kd["temperature"], "finetune.distill.temperature", "must be > 0");
+    }
+    if (f["recalibrate_bn"]) {
+      base.finetune.recalibrate_bn = r.integer(f["recalibrate_bn"], "finetune.recalibrate_bn");
+      if (base.finetune.recalibrate_bn < 0) r.fail(f["recalibrate_bn"], "finetune.recalibrate_bn", "must be >= 0 (batches; 0 = off)");
     }
     if (f["epochs"]) base.finetune.epochs = r.number(f["epochs"], "finetune.epochs");
     if (base.finetune.epochs < 0) r.fail(f["epochs"], "finetune.epochs", "must be >= 0");

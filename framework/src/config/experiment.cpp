@@ -91,6 +91,7 @@ std::string RunSpec::canonical_json() const {
     kd.set("weight", finetune.distill.weight).set("temperature", finetune.distill.temperature);
     ft.set("distill", kd);
   }
+  if (finetune.recalibrate_bn > 0) ft.set("recalibrate_bn", finetune.recalibrate_bn);  // likewise
   JsonObject prune;
   prune.set_raw("criterion", criterion.to_json()).set_raw("ratio_policy", ratio_policy.to_json())
       .set_raw("schedule", schedule.to_json()).set_raw("granularity", to_json(granularity))

@@ -33,6 +33,10 @@ struct FinetuneSpec {
   double epochs = 1;  // the total fine-tuning budget of a run; schedules split it
   OptimSpec optim;    // lr defaults to the dense lr / 10
   DistillSpec distill;  // knowledge distillation from the dense model (weight 0 = off)
+  // Training batches over which BatchNorm statistics are re-estimated after every pruning step,
+  // before fine-tuning and evaluation (0 = off): pruning shifts each layer's output
+  // distribution, and stale running statistics are what make prune-only accuracy collapse.
+  int64_t recalibrate_bn = 0;
 };
 
 struct EvalSpec {

@@ -12,6 +12,7 @@ namespace prunelab {
 /// Folds every conv/BatchNorm pair of a model that supports it (Network::set_batchnorm_folded)
 /// while alive, and restores the model exactly (the original tensors, not recomputed ones) when
 /// destroyed. The network must be in eval mode and stay so: folding uses running statistics.
+/// A model that is already folded (by an enclosing BatchNormFolding) is left as it is.
 class BatchNormFolding {
  public:
   explicit BatchNormFolding(Network& net);
@@ -27,8 +28,11 @@ class BatchNormFolding {
     std::shared_ptr<PrunableLayerImpl> layer;
     at::Tensor weight, bias;
   };
+  void restore();
+
   Network& net_;
   std::vector<Saved> saved_;
+  bool active_ = false;  // this object folded the model (and must unfold it)
 };
 
 }  // namespace prunelab

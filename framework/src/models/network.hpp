@@ -53,6 +53,7 @@ class Network : public torch::nn::Module {
   /// convs declared by pair_with_bn). Models without BatchNorm, or with one that does not
   /// directly follow a conv, return false: nothing can be folded.
   virtual bool set_batchnorm_folded(bool folded) { return false; }
+  virtual bool batchnorm_folded() const { return false; }
 
  protected:
   /// Models call this for each conv whose output goes straight into a BatchNorm.

@@ -23,6 +23,7 @@ class CifarResNet : public Network {
   CifarResNet(int depth, const InputShape& shape);
   at::Tensor forward(const at::Tensor& x) override;
   bool set_batchnorm_folded(bool folded) override;
+  bool batchnorm_folded() const override { return bn_folded_; }
 
  private:
   bool bn_folded_ = false;

@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <dlfcn.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,7 +26,26 @@ const char* to_string(ComponentKind kind) {
   return "?";
 }
 
+namespace {
+std::string hash_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return stable_hash(bytes);
+}
+}  // namespace
+
+const std::string& framework_code_fingerprint() {
+  static const std::string fingerprint = [] {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<const void*>(&framework_code_fingerprint), &info) == 0 || !info.dli_fname) return std::string("unknown");
+    return hash_file(info.dli_fname);
+  }();
+  return fingerprint;
+}
+
 void PluginRegistry::load_file(const std::string& path) {
+  // Hashed before loading: the fingerprint describes the code about to run.
+  const std::string code_hash = std::filesystem::exists(path) ? hash_file(path) : "";
   auto lib = std::make_shared<boost::dll::shared_library>();
   boost::system::error_code ec;
   lib->load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
@@ -48,15 +68,20 @@ void PluginRegistry::load_file(const std::string& path) {
   // Register into a staging area: a plugin that fails half-way leaves nothing behind.
   loading_ = lib;
   loading_file_ = std::filesystem::absolute(path).string();
+  loading_hash_ = code_hash;
   staged_.clear();
   try {
     register_fn(*this);
   } catch (const std::exception& e) {
     loading_.reset();
+    loading_file_.clear();
+    loading_hash_.clear();
     staged_.clear();
     throw PluginLoadError(fmt::format("plugin '{}' failed to register: {}", path, e.what()));
   }
   loading_.reset();
+  loading_file_.clear();
+  loading_hash_.clear();
   for (auto& [key, component] : staged_) components_.emplace(key, std::move(component));
   staged_.clear();
 }
@@ -88,6 +113,7 @@ RegisteredComponent& PluginRegistry::add(ComponentKind kind, ComponentInfo info)
   RegisteredComponent c;
   c.library = loading_;
   c.file = loading_file_;
+  c.code_hash = loading_hash_;
   c.kind = kind;
   c.info = std::move(info);
   // Outside load_file (tests registering directly) components go straight in.
@@ -113,10 +139,7 @@ const RegisteredComponent* PluginRegistry::find(ComponentKind kind, const std::s
 std::string PluginRegistry::code_fingerprint(ComponentKind kind, const std::string& name) const {
   const auto* c = find(kind, name);
   if (!c) return "unknown";
-  if (c->file.empty()) return c->info.version;  // registered in-process (tests)
-  std::ifstream in(c->file, std::ios::binary);  // a few hundred kB: milliseconds, once per run
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return c->info.version + "@" + stable_hash(bytes);
+  return c->code_hash.empty() ? c->info.version : c->info.version + "@" + c->code_hash;
 }
 
 std::vector<std::string> PluginRegistry::names(ComponentKind kind) const {

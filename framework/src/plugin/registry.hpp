@@ -25,6 +25,7 @@ struct PluginLoadError : std::runtime_error {
 struct RegisteredComponent {
   std::shared_ptr<boost::dll::shared_library> library;  // null for built-ins registered in tests
   std::string file;
+  std::string code_hash;  // of the library's bytes as loaded (empty for built-ins)
   ComponentKind kind;
   ComponentInfo info;
   CriterionFactory make_criterion;
@@ -40,9 +41,9 @@ class PluginRegistry : public Registrar {
   std::vector<std::string> load_directory(const std::string& dir);
 
   const RegisteredComponent* find(ComponentKind kind, const std::string& name) const;
-  /// What identifies a component's code: its version and a hash of its library's bytes, so
-  /// results cached across runs (first steps, search curves) are not reused after the plugin
-  /// changed, even if its author did not bump the version.
+  /// What identifies a component's code: its version and a hash of its library's bytes when it
+  /// was loaded, so results cached across runs (first steps, search curves) are not reused after
+  /// the plugin changed, even if its author did not bump the version.
   std::string code_fingerprint(ComponentKind kind, const std::string& name) const;
   std::vector<std::string> names(ComponentKind kind) const;
   std::vector<const RegisteredComponent*> all() const;
@@ -69,8 +70,12 @@ class PluginRegistry : public Registrar {
   std::map<std::pair<ComponentKind, std::string>, RegisteredComponent> staged_;  // during load_file
   // Set while a library's register function runs.
   std::shared_ptr<boost::dll::shared_library> loading_;
-  std::string loading_file_;
+  std::string loading_file_, loading_hash_;
 };
+
+/// A hash of the bytes of the framework library this process runs (libprunelab): cached first
+/// steps and search curves computed by another build of the framework are not reused.
+const std::string& framework_code_fingerprint();
 
 /// The plugin directory next to the running program (build/plugins or <prefix>/lib/prunelab/plugins),
 /// followed by the entries of $PRUNELAB_PLUGIN_PATH.

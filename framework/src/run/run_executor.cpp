@@ -110,8 +110,9 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
   std::shared_ptr<Network> physical;
   DataCalibration calibration(*net, masks, data.train, run.finetune.optim.batch_size,
                               static_cast<uint64_t>(run.seed), ctx.device);
-  // Cached first steps and search curves are keyed by the plugins' code too.
-  const std::string plugin_code = ctx.registry.code_fingerprint(ComponentKind::Criterion, run.criterion.type) + "|" +
+  // Cached first steps and search curves are keyed by the framework's and the plugins' code too.
+  const std::string plugin_code = framework_code_fingerprint() + "|" +
+                                  ctx.registry.code_fingerprint(ComponentKind::Criterion, run.criterion.type) + "|" +
                                   ctx.registry.code_fingerprint(ComponentKind::RatioPolicy, run.ratio_policy.type);
   RunSearchStore search_store(ctx.store, run, run_id, plugin_code);
   // For searching policies: NetAdapt's latency table (batch 64, like measured_speedup_b64) and
@@ -156,6 +157,11 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
       }
       copy_state(*start, *net);
       masks.apply();
+    }
+    if (run.finetune.recalibrate_bn > 0) {
+      ctx.progress.phase(fmt::format("step {}/{} recalibrate BatchNorm", i + 1, plan.size()));
+      recalibrate_batchnorm(*net, data.train, run.finetune.recalibrate_bn, run.finetune.optim.batch_size,
+                            static_cast<uint64_t>(run.seed) * 7919ULL + 500ULL + i, ctx.device);
     }
     if (!continues) {
       // The session's LR schedule spans this step and the steps that continue it.

@@ -44,8 +44,31 @@ std::string utc_now() {
   return buf;
 }
 
+namespace {
+/// Who holds a run: "host:pid".
+std::string this_process_owner() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}", host, getpid());
+}
+
+bool owner_is_alive(const std::string& owner) {
+  const auto colon = owner.rfind(':');
+  if (colon == std::string::npos) return false;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  // WAL databases only work between processes of one host, so another host's row is stale.
+  if (owner.substr(0, colon) != host) return false;
+  const pid_t pid = static_cast<pid_t>(std::stol(owner.substr(colon + 1)));
+  // This process claims one run at a time, so a row it holds itself is left over from an
+  // earlier grid in the same process that stopped abnormally.
+  if (pid == getpid()) return false;
+  return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+}  // namespace
+
 ResultStore::ResultStore(const std::string& path)
-    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, /*busy_timeout_ms=*/10000) {
+    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, /*busy_timeout_ms=*/10000), owner_(this_process_owner()) {
   // WAL: readers (reports) never block the running grid, and a killed writer leaves a
   // consistent file; every multi-row write below is one transaction.
   // Switching a new file to WAL takes an exclusive lock and does not wait for a busy handler:
@@ -80,34 +103,14 @@ ResultStore::ResultStore(const std::string& path)
   tx.commit();
 }
 
-namespace {
-/// Who holds a run: "host:pid".
-std::string this_process_owner() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  return fmt::format("{}:{}", host, getpid());
-}
-
-bool owner_is_alive(const std::string& owner) {
-  const auto colon = owner.rfind(':');
-  if (colon == std::string::npos) return false;
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  // WAL databases only work between processes of one host, so another host's row is stale.
-  if (owner.substr(0, colon) != host) return false;
-  const pid_t pid = static_cast<pid_t>(std::stol(owner.substr(colon + 1)));
-  // This process claims one run at a time, so a row it holds itself is left over from an
-  // earlier grid in the same process that stopped abnormally.
-  if (pid == getpid()) return false;
-  return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-}  // namespace
 
 RunClaim ResultStore::claim_run(const RunSpec& run, const RunEnvironment& env) {
   // IMMEDIATE: the check and the insert happen under one write lock, so two runners on the
   // same database never both take a run.
   SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
   const std::string hash = run.hash();
+  // A fresh id, never the replaced row's: a runner that lost the run must not write into ours.
+  const int64_t new_id = db_.execAndGet("SELECT COALESCE(MAX(id), 0) + 1 FROM runs").getInt64();
   SQLite::Statement old(db_, "SELECT id, status, owner FROM runs WHERE hash = ?");
   old.bind(1, hash);
   if (old.executeStep()) {
@@ -124,11 +127,12 @@ RunClaim ResultStore::claim_run(const RunSpec& run, const RunEnvironment& env) {
     }
   }
   SQLite::Statement ins(db_, R"(INSERT INTO runs
-      (hash, experiment, grid_index, config_json, seed, model, dataset, criterion, ratio_policy,
+      (id, hash, experiment, grid_index, config_json, seed, model, dataset, criterion, ratio_policy,
        schedule, granularity, target_sparsity, status, started_at, framework_version, torch_version,
        threads, device, owner)
-      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?,?,?))");
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?,?,?))");
   int i = 1;
+  ins.bind(i++, new_id);
   ins.bind(i++, hash);
   ins.bind(i++, run.experiment);
   ins.bind(i++, static_cast<int64_t>(run.index));
@@ -146,11 +150,10 @@ RunClaim ResultStore::claim_run(const RunSpec& run, const RunEnvironment& env) {
   ins.bind(i++, TORCH_VERSION);
   ins.bind(i++, env.threads);
   ins.bind(i++, env.device);
-  ins.bind(i++, this_process_owner());
+  ins.bind(i++, owner_);
   ins.exec();
-  const int64_t id = db_.getLastInsertRowid();
   tx.commit();
-  return {id, ""};
+  return {new_id, ""};
 }
 
 void ResultStore::set_dense(int64_t run_id, const DenseRecord& d) {
@@ -165,8 +168,18 @@ void ResultStore::set_dense(int64_t run_id, const DenseRecord& d) {
   q.exec();
 }
 
+void ResultStore::check_still_ours(int64_t run_id) {
+  SQLite::Statement q(db_, "SELECT COUNT(*) FROM runs WHERE id = ? AND owner = ?");
+  q.bind(1, run_id);
+  q.bind(2, owner_);
+  q.executeStep();
+  if (q.getColumn(0).getInt() == 0)
+    throw std::runtime_error(fmt::format("run {} was taken over by another runner (this process was thought gone)", run_id));
+}
+
 void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
   SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  check_still_ours(run_id);
   SQLite::Statement q(db_, R"(INSERT INTO steps
       (run_id, step, target_sparsity, achieved_sparsity, top1_val, top1, loss, train_loss, params,
        params_nonzero, prunable, prunable_nonzero, flops, flops_effective, finetune_steps, wall_s,
@@ -242,20 +255,22 @@ void ResultStore::set_plan(int64_t run_id, const std::string& plan_json) {
 }
 
 void ResultStore::finish_run(int64_t run_id, double wall_s) {
-  SQLite::Statement q(db_, "UPDATE runs SET status = 'done', finished_at = ?, wall_s = ? WHERE id = ?");
+  SQLite::Statement q(db_, "UPDATE runs SET status = 'done', finished_at = ?, wall_s = ? WHERE id = ? AND owner = ?");
   q.bind(1, utc_now());
   q.bind(2, wall_s);
   q.bind(3, run_id);
-  q.exec();
+  q.bind(4, owner_);
+  if (q.exec() == 0) check_still_ours(run_id);  // throws: the run is not ours any more
 }
 
 void ResultStore::fail_run(int64_t run_id, const std::string& error, double wall_s) {
-  SQLite::Statement q(db_, "UPDATE runs SET status = 'failed', error = ?, finished_at = ?, wall_s = ? WHERE id = ?");
+  SQLite::Statement q(db_, "UPDATE runs SET status = 'failed', error = ?, finished_at = ?, wall_s = ? WHERE id = ? AND owner = ?");
   q.bind(1, error);
   q.bind(2, utc_now());
   q.bind(3, wall_s);
   q.bind(4, run_id);
-  q.exec();
+  q.bind(5, owner_);
+  q.exec();  // a run another runner took over is left to it
 }
 
 std::vector<CurvePoint> ResultStore::load_curves(const std::string& kind, const std::string& key) {

@@ -64,6 +64,7 @@ class ResultStore {
   void set_model_path(int64_t run_id, const std::string& path);
   /// The schedule's planned steps (JSON), logged before the first step runs.
   void set_plan(int64_t run_id, const std::string& plan_json);
+  /// Throws if another runner took the run over meanwhile (then nothing is written).
   void finish_run(int64_t run_id, double wall_s);
   void fail_run(int64_t run_id, const std::string& error, double wall_s);
 
@@ -76,7 +77,11 @@ class ResultStore {
   SQLite::Database& db() { return db_; }
 
  private:
+  /// Throws if `run_id` is no longer this process's (another runner took it over).
+  void check_still_ours(int64_t run_id);
+
   SQLite::Database db_;
+  std::string owner_;  // host:pid of this process
 };
 
 /// The current UTC time as ISO 8601.

@@ -127,6 +127,28 @@ TrainResult TrainSession::run(int64_t steps, MaskSet* masks, const ProgressFn& p
   return result;
 }
 
+void recalibrate_batchnorm(Network& net, const TensorDataset& data, int64_t batches, int64_t batch_size,
+                           uint64_t seed, const c10::Device& device) {
+  if (batches <= 0) return;
+  std::vector<std::pair<std::shared_ptr<torch::nn::BatchNorm2dImpl>, c10::optional<double>>> bns;
+  for (const auto& m : net.modules(/*include_self=*/false))
+    if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
+      bns.emplace_back(bn, bn->options.momentum());
+      bn->options.momentum(c10::nullopt);  // cumulative average over the batches
+      bn->reset_running_stats();
+    }
+  if (bns.empty()) return;
+  const bool was_training = net.is_training();
+  net.train();
+  {
+    at::NoGradGuard no_grad;
+    BatchSampler sampler(data, batch_size, seed);
+    for (int64_t i = 0; i < batches; ++i) net.forward(to_model_layout(sampler.next().first.to(device)));
+  }
+  for (auto& [bn, momentum] : bns) bn->options.momentum(momentum);
+  net.train(was_training);
+}
+
 TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec& spec,
                         int64_t steps, uint64_t seed, MaskSet* masks, const ProgressFn& progress,
                         const c10::Device& device) {

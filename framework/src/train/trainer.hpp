@@ -83,6 +83,12 @@ class TrainSession {
   std::unique_ptr<State> state_;
 };
 
+/// Re-estimates every BatchNorm's running statistics from scratch on `batches` training batches
+/// (a cumulative average over them, no gradient, no parameter change), then restores the
+/// model's mode and the BatchNorms' momentum.
+void recalibrate_batchnorm(Network& net, const TensorDataset& data, int64_t batches, int64_t batch_size,
+                           uint64_t seed, const c10::Device& device);
+
 /// A session of exactly `steps` steps, run to the end.
 TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec& spec,
                         int64_t steps, uint64_t seed, MaskSet* masks, const ProgressFn& progress,
