@@ -167,6 +167,29 @@ ratio_section() {  # how much to prune per layer: uniform vs non-uniform policie
   done
 }
 
+recalibration_section() {  # prune-only with BatchNorm statistics re-estimated, next to criteria.yaml's
+  local db="results/recalibration.db" crit="results/criteria.db"
+  [ -f "$db" ] || { echo "skipping recalibration: $db not found" >&2; return; }
+  echo "## \`experiments/recalibration.yaml\`"
+  echo
+  echo "Prune only, uniform ratios, with the BatchNorm running statistics re-estimated on 20 training"
+  echo "batches after pruning (\`finetune.recalibrate_bn: 20\`). The same runs without it are the"
+  echo "\`one_shot(epochs=0)\` rows of \`experiments/criteria.yaml\` (same dense models and masks), repeated"
+  echo "below the first table."
+  echo
+  echo "### Test top-1 (%), recalibrated"
+  echo
+  "$RUNNER" report "$db" --rows granularity,criterion
+  echo
+  if [ -f "$crit" ]; then
+    echo "### Test top-1 (%), the same prune-only runs without recalibration (criteria.yaml)"
+    echo
+    "$RUNNER" report "$crit" --rows granularity,criterion \
+      --where "schedule = 'one_shot(epochs=0)' AND criterion IN ('random', 'magnitude', 'obs', 'reconstruction')"
+    echo
+  fi
+}
+
 granularity_section() {  # the granularity axis: accuracy next to compression and speed-ups
   local db="results/granularity.db"
   [ -f "$db" ] || { echo "skipping granularity: $db not found" >&2; return; }
@@ -286,6 +309,7 @@ schedules_section() {  # how pruning and fine-tuning interleave, under two budge
   schedules_section
   criteria_section
   ratio_section
+  recalibration_section
   section quick
 } > "$OUT"
 echo "wrote $OUT"

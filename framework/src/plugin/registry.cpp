@@ -43,6 +43,11 @@ const std::string& framework_code_fingerprint() {
   return fingerprint;
 }
 
+namespace {
+// Hashed when the library is loaded, before a rebuild could replace the file under a running grid.
+[[maybe_unused]] const std::string& kFrameworkFingerprintAtLoad = framework_code_fingerprint();
+}  // namespace
+
 void PluginRegistry::load_file(const std::string& path) {
   // Hashed before loading: the fingerprint describes the code about to run.
   const std::string code_hash = std::filesystem::exists(path) ? hash_file(path) : "";
