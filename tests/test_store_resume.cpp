@@ -158,6 +158,13 @@ TEST(Store, ARunTakenOverByAnotherRunnerGetsAFreshIdAndTheLoserCannotWriteIntoIt
   EXPECT_THROW(mine.finish_run(*claim.run_id, 1.0), std::runtime_error);
   EXPECT_EQ(count(theirs.db(), "SELECT COUNT(*) FROM steps"), 0);
   EXPECT_EQ(count(theirs.db(), "SELECT COUNT(*) FROM runs WHERE status = 'running'"), 1);
+  // A run that failed while a runner was going (in a concurrent runner) is not run again by it;
+  // a runner started after the failure retries it.
+  theirs.fail_run(*taken.run_id, "boom", 1.0);
+  theirs.db().exec("UPDATE runs SET finished_at = '2999-01-01T00:00:00Z' WHERE id = " + std::to_string(*taken.run_id));
+  EXPECT_FALSE(theirs.claim_run(exp.runs[0], {1, "cpu"}).run_id);
+  theirs.db().exec("UPDATE runs SET finished_at = '2000-01-01T00:00:00Z' WHERE id = " + std::to_string(*taken.run_id));
+  EXPECT_TRUE(theirs.claim_run(exp.runs[0], {1, "cpu"}).run_id);
 }
 
 TEST(Grid, RunsSharingTheirFirstPruningStepComputeItOnceWithTheSameResults) {

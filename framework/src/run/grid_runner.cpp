@@ -54,7 +54,9 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
     const auto t0 = std::chrono::steady_clock::now();
     const RunClaim claim = store.claim_run(run, {at::get_num_threads(), device.str()});
     if (!claim.run_id) {
-      ++(claim.skipped_because == "already done" ? summary.skipped : summary.held_elsewhere);
+      if (claim.skipped_because == "already done") ++summary.skipped;
+      else if (claim.skipped_because.rfind("failed", 0) == 0) ++summary.failed;  // the grid has a failed run
+      else ++summary.held_elsewhere;
       progress.end_run(claim.skipped_because + ", skipped", false);
       continue;
     }

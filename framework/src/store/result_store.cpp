@@ -68,7 +68,7 @@ bool owner_is_alive(const std::string& owner) {
 }  // namespace
 
 ResultStore::ResultStore(const std::string& path)
-    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, /*busy_timeout_ms=*/10000), owner_(this_process_owner()) {
+    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, /*busy_timeout_ms=*/10000), owner_(this_process_owner()), opened_at_(utc_now()) {
   // WAL: readers (reports) never block the running grid, and a killed writer leaves a
   // consistent file; every multi-row write below is one transaction.
   // Switching a new file to WAL takes an exclusive lock and does not wait for a busy handler:
@@ -111,13 +111,17 @@ RunClaim ResultStore::claim_run(const RunSpec& run, const RunEnvironment& env) {
   const std::string hash = run.hash();
   // A fresh id, never the replaced row's: a runner that lost the run must not write into ours.
   const int64_t new_id = db_.execAndGet("SELECT COALESCE(MAX(id), 0) + 1 FROM runs").getInt64();
-  SQLite::Statement old(db_, "SELECT id, status, owner FROM runs WHERE hash = ?");
+  SQLite::Statement old(db_, "SELECT id, status, owner, COALESCE(finished_at, '') FROM runs WHERE hash = ?");
   old.bind(1, hash);
   if (old.executeStep()) {
     const std::string status = old.getColumn(1).getString();
     const std::string owner = old.getColumn(2).isNull() ? "" : old.getColumn(2).getString();
     if (status == "done") return {std::nullopt, "already done"};
     if (status == "running" && owner_is_alive(owner)) return {std::nullopt, fmt::format("running in process {}", owner)};
+    // Failed while this runner was already going: a concurrent runner tried it; a later
+    // invocation retries it (resume semantics), this one does not run it a second time.
+    if (status == "failed" && old.getColumn(3).getString() > opened_at_)
+      return {std::nullopt, fmt::format("failed in process {} during this grid", owner)};
     const int64_t id = old.getColumn(0).getInt64();
     for (const char* sql : {"DELETE FROM layers WHERE run_id = ?", "DELETE FROM steps WHERE run_id = ?",
                             "DELETE FROM search_log WHERE run_id = ?", "DELETE FROM runs WHERE id = ?"}) {

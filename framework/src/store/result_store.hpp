@@ -81,7 +81,8 @@ class ResultStore {
   void check_still_ours(int64_t run_id);
 
   SQLite::Database db_;
-  std::string owner_;  // host:pid of this process
+  std::string owner_;      // host:pid of this process
+  std::string opened_at_;  // UTC time this store was opened (same format as runs.finished_at)
 };
 
 /// The current UTC time as ISO 8601.
