@@ -144,27 +144,31 @@ ratio_section() {  # how much to prune per layer: uniform vs non-uniform policie
         AND COALESCE(json_extract(l.data, '$.curves_cached'), 0) = 0
       GROUP BY 1, 2, 3 ORDER BY 1, 2" | sed 's/^/    /'
   echo
-  local g run
+  local g policy
   for g in element channel; do
-    run=$("$RUNNER" query "$db" "SELECT l.run_id FROM search_log l JOIN runs r ON r.id = l.run_id
-           WHERE l.kind = 'sensitivity' AND l.step = 1 AND r.granularity = '$g' ORDER BY r.seed, l.run_id LIMIT 1" | first_id)
-    [ -n "$run" ] || continue
-    "$RUNNER" plot "$db" --kind sensitivity --run "$run" --out "docs/img/ratio-sensitivity-$g.png" > /dev/null
-    echo "Sensitivity curves of ResNet-20, $g granularity (each unit pruned alone, run $run):"
-    echo
-    echo "![ratio: sensitivity curves, $g](img/ratio-sensitivity-$g.png)"
-    echo
+    run_figure "$db" sensitivity "ratio-sensitivity-$g" \
+      "Sensitivity curves of ResNet-20, $g granularity (each unit pruned alone" \
+      "SELECT l.run_id FROM search_log l JOIN runs r ON r.id = l.run_id
+       WHERE l.kind = 'sensitivity' AND l.step = 1 AND r.granularity = '$g' ORDER BY r.seed, l.run_id LIMIT 1"
   done
   for policy in sensitivity amc; do
-    run=$("$RUNNER" query "$db" "SELECT id FROM runs WHERE status = 'done' AND ratio_policy = '$policy'
-           AND granularity = 'element' AND schedule = 'one_shot' ORDER BY seed LIMIT 1" | first_id)
-    [ -n "$run" ] || continue
-    "$RUNNER" plot "$db" --kind layers --run "$run" --out "docs/img/ratio-layers-$policy.png" > /dev/null
-    echo "Per-layer sparsity chosen by $policy (element, run $run):"
-    echo
-    echo "![ratio: per-layer sparsity, $policy](img/ratio-layers-$policy.png)"
-    echo
+    run_figure "$db" layers "ratio-layers-$policy" "Per-layer sparsity chosen by $policy (element" \
+      "SELECT id FROM runs WHERE status = 'done' AND ratio_policy = '$policy'
+       AND granularity = 'element' AND schedule = 'one_shot' ORDER BY seed LIMIT 1"
   done
+}
+
+# run_figure DB KIND NAME CAPTION SQL: plots `KIND` for the run the query picks (if any) into
+# docs/img/NAME.png and prints the caption (closed with ", run ID):") and the image link.
+run_figure() {
+  local db="$1" kind="$2" name="$3" caption="$4" sql="$5" run
+  run=$("$RUNNER" query "$db" "$sql" | first_id)
+  [ -n "$run" ] || return 0
+  "$RUNNER" plot "$db" --kind "$kind" --run "$run" --out "docs/img/$name.png" > /dev/null
+  echo "$caption, run $run):"
+  echo
+  echo "![$name](img/$name.png)"
+  echo
 }
 
 recalibration_section() {  # prune-only with BatchNorm statistics re-estimated, next to criteria.yaml's

@@ -18,13 +18,17 @@
 
 namespace prunelab {
 
-void save_network(Network& net, const std::string& path) {
+void save_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
-  torch::serialize::OutputArchive archive;
-  net.save(archive);
   archive.save_to(tmp);
   std::filesystem::rename(tmp, path);
+}
+
+void save_network(Network& net, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  net.save(archive);
+  save_archive(archive, path);
 }
 
 void load_network(Network& net, const std::string& path, const c10::Device& device) {

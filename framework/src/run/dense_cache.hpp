@@ -6,6 +6,7 @@
 #include "models/network.hpp"
 
 #include <c10/core/Device.h>
+#include <torch/serialize/output-archive.h>
 
 #include <map>
 #include <memory>
@@ -41,7 +42,10 @@ class DenseCache {
   std::map<std::string, DenseModel> memo_;
 };
 
-/// Saves and loads a network's parameters and buffers (write-then-rename, never half a file).
+/// Writes an archive to `path` through a per-process temporary file and a rename: a killed
+/// runner never leaves half a file, and two runners writing the same path do not mix.
+void save_archive(torch::serialize::OutputArchive& archive, const std::string& path);
+/// Saves and loads a network's parameters and buffers (through save_archive).
 void save_network(Network& net, const std::string& path);
 void load_network(Network& net, const std::string& path, const c10::Device& device);
 

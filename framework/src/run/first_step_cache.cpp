@@ -1,6 +1,7 @@
 #include "run/first_step_cache.hpp"
 
 #include "config/json.hpp"
+#include "run/dense_cache.hpp"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -8,8 +9,6 @@
 #include <torch/serialize/output-archive.h>
 
 #include <filesystem>
-
-#include <unistd.h>
 
 #ifndef PRUNELAB_VERSION
 #define PRUNELAB_VERSION "0.0.0"
@@ -22,15 +21,11 @@ namespace {
 constexpr int kFormat = 1;
 }  // namespace
 
-std::string FirstStepCache::key(const RunSpec& run, double first_target, const std::string& code) {
-  // The dense model (which includes data and seed), the plugins and their parameters, the
-  // granularity, the target; the fine-tuning optimiser (its batch size draws the calibration
-  // batches, NetAdapt fine-tunes proposals with it) and the evaluation batch (search policies
-  // evaluate). The framework version and the plugins' code: either may prune differently.
-  return stable_hash(fmt::format("first-step|{}|{}|{}|{}|{}|{}|{:.17g}|{}|{}|{}", kFormat, PRUNELAB_VERSION,
-                                 run.dense_hash(), run.criterion.to_json(), run.ratio_policy.to_json(),
-                                 to_json(run.granularity), first_target, to_json(run.finetune.optim),
-                                 run.eval.batch_size, code));
+std::string FirstStepCache::key(const std::string& state_key, const RunSpec& run, double first_target) {
+  // Beyond the starting state: the policy and its parameters, the target, and the evaluation
+  // batch (search policies evaluate).
+  return stable_hash(fmt::format("first-step|{}|{}|{}|{}|{:.17g}|{}", kFormat, PRUNELAB_VERSION, state_key,
+                                 run.ratio_policy.to_json(), first_target, run.eval.batch_size));
 }
 
 std::string FirstStepCache::path(const std::string& key) const {
@@ -56,8 +51,8 @@ std::optional<CachedFirstStep> FirstStepCache::load(const std::string& key, Netw
   CachedFirstStep step;
   at::Tensor ratios;
   archive.read("prunelab_ratios", ratios);
-  ratios = ratios.cpu();
-  for (int64_t i = 0; i < ratios.numel(); ++i) step.ratios.push_back(ratios[i].item<double>());
+  ratios = ratios.cpu().contiguous();
+  step.ratios.assign(ratios.data_ptr<double>(), ratios.data_ptr<double>() + ratios.numel());
   c10::IValue source;
   archive.read("prunelab_source_run", source);
   step.source_run = source.toStringRef();
@@ -65,7 +60,6 @@ std::optional<CachedFirstStep> FirstStepCache::load(const std::string& key, Netw
 }
 
 void FirstStepCache::save(const std::string& key, Network& net, MaskSet& masks, const CachedFirstStep& step) const {
-  std::filesystem::create_directories(dir_);
   torch::serialize::OutputArchive archive;
   net.save(archive);
   for (size_t i = 0; i < masks.size(); ++i) {
@@ -74,10 +68,7 @@ void FirstStepCache::save(const std::string& key, Network& net, MaskSet& masks, 
   }
   archive.write("prunelab_ratios", at::tensor(step.ratios, at::kDouble), /*is_buffer=*/true);
   archive.write("prunelab_source_run", c10::IValue(step.source_run));
-  const auto file = path(key);
-  const auto tmp = fmt::format("{}.tmp.{}", file, getpid());
-  archive.save_to(tmp);
-  std::filesystem::rename(tmp, file);
+  save_archive(archive, path(key));
 }
 
 }  // namespace prunelab

@@ -27,9 +27,10 @@ class FirstStepCache {
  public:
   explicit FirstStepCache(std::string dir) : dir_(std::move(dir)) {}
 
-  /// What determines the first step of `run` when it prunes to `first_target`; `code` identifies
-  /// the criterion's and the policy's code (PluginRegistry::code_fingerprint).
-  static std::string key(const RunSpec& run, double first_target, const std::string& code);
+  /// What determines the first step of `run` when it prunes to `first_target`: the state the
+  /// step starts from (`state_key`, RunSearchStore's key of the first step: dense model,
+  /// criterion, granularity, fine-tuning optimiser, framework and plugin code) plus the policy.
+  static std::string key(const std::string& state_key, const RunSpec& run, double first_target);
 
   /// Loads the pruned state into `net` and `masks` if the step was cached.
   std::optional<CachedFirstStep> load(const std::string& key, Network& net, MaskSet& masks, const c10::Device& device) const;

@@ -54,9 +54,11 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
     const auto t0 = std::chrono::steady_clock::now();
     const RunClaim claim = store.claim_run(run, {at::get_num_threads(), device.str()});
     if (!claim.run_id) {
-      if (claim.skipped_because == "already done") ++summary.skipped;
-      else if (claim.skipped_because.rfind("failed", 0) == 0) ++summary.failed;  // the grid has a failed run
-      else ++summary.held_elsewhere;
+      switch (claim.skip) {
+        case RunClaim::Skip::Done: ++summary.skipped; break;
+        case RunClaim::Skip::FailedElsewhere: ++summary.failed; break;  // the grid has a failed run
+        default: ++summary.held_elsewhere; break;
+      }
       progress.end_run(claim.skipped_because + ", skipped", false);
       continue;
     }

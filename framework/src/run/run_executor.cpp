@@ -135,7 +135,7 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
     search_store.begin_step(i);
     PruneStepResult pruned;
     std::optional<CachedFirstStep> cached;
-    const std::string first_key = i == 0 && ctx.first_steps ? FirstStepCache::key(run, step.target_sparsity, plugin_code) : "";
+    const std::string first_key = i == 0 && ctx.first_steps ? FirstStepCache::key(search_store.state_key(), run, step.target_sparsity) : "";
     if (!first_key.empty()) cached = ctx.first_steps->load(first_key, *net, masks, ctx.device);
     if (cached) {
       pruned.ratios = cached->ratios;

@@ -14,8 +14,9 @@ struct RunSpec;
 
 class RunSearchStore final : public SearchStore {
  public:
-  /// `code` identifies the criterion's and the policy's code (PluginRegistry::code_fingerprint):
-  /// curves measured by other code are not reused.
+  /// `code` identifies the framework's, the criterion's and the policy's code
+  /// (framework_code_fingerprint, PluginRegistry::code_fingerprint): curves measured by other
+  /// code are not reused, and neither are cached first steps (FirstStepCache builds on this key).
   RunSearchStore(ResultStore& store, const RunSpec& run, int64_t run_id, std::string code);
   /// Called before each pruning step (0-based): the state key changes after the first.
   void begin_step(size_t step_index);

@@ -116,12 +116,13 @@ RunClaim ResultStore::claim_run(const RunSpec& run, const RunEnvironment& env) {
   if (old.executeStep()) {
     const std::string status = old.getColumn(1).getString();
     const std::string owner = old.getColumn(2).isNull() ? "" : old.getColumn(2).getString();
-    if (status == "done") return {std::nullopt, "already done"};
-    if (status == "running" && owner_is_alive(owner)) return {std::nullopt, fmt::format("running in process {}", owner)};
+    if (status == "done") return {std::nullopt, RunClaim::Skip::Done, "already done"};
+    if (status == "running" && owner_is_alive(owner))
+      return {std::nullopt, RunClaim::Skip::HeldElsewhere, fmt::format("running in process {}", owner)};
     // Failed while this runner was already going: a concurrent runner tried it; a later
     // invocation retries it (resume semantics), this one does not run it a second time.
     if (status == "failed" && old.getColumn(3).getString() > opened_at_)
-      return {std::nullopt, fmt::format("failed in process {} during this grid", owner)};
+      return {std::nullopt, RunClaim::Skip::FailedElsewhere, fmt::format("failed in process {} during this grid", owner)};
     const int64_t id = old.getColumn(0).getInt64();
     for (const char* sql : {"DELETE FROM layers WHERE run_id = ?", "DELETE FROM steps WHERE run_id = ?",
                             "DELETE FROM search_log WHERE run_id = ?", "DELETE FROM runs WHERE id = ?"}) {
@@ -157,7 +158,7 @@ RunClaim ResultStore::claim_run(const RunSpec& run, const RunEnvironment& env) {
   ins.bind(i++, owner_);
   ins.exec();
   tx.commit();
-  return {new_id, ""};
+  return {new_id, RunClaim::Skip::None, ""};
 }
 
 void ResultStore::set_dense(int64_t run_id, const DenseRecord& d) {

@@ -46,8 +46,10 @@ struct RunEnvironment {
 
 /// The outcome of ResultStore::claim_run: the new run id, or why the run was left alone.
 struct RunClaim {
+  enum class Skip { None, Done, HeldElsewhere, FailedElsewhere };
   std::optional<int64_t> run_id;
-  std::string skipped_because;
+  Skip skip = Skip::None;
+  std::string skipped_because;  // for the progress line
 };
 
 class ResultStore {
