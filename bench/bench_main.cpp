@@ -2,7 +2,7 @@
 // machine in the same session (scripts/bench.sh runs the PyTorch eager script and the grid
 // timings first and passes their results in). Never run as a test: it only prints.
 #include "data/dataset.hpp"
-#include "models/network.hpp"
+#include "models/builtin_model.hpp"
 #include "prune/latency.hpp"
 #include "prune/masks.hpp"
 #include "prune/physical.hpp"
@@ -29,6 +29,10 @@
 using namespace prunelab;
 
 namespace {
+
+std::unique_ptr<BuiltinModel> make_builtin(const std::string& arch, const InputShape& shape) {
+  return std::make_unique<BuiltinModel>(arch, shape);
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -82,7 +86,7 @@ struct TrainFigures {
 TrainFigures train_throughput(const std::string& model, const DataSplits& data, int64_t batch, int64_t warmup,
                               int64_t steps) {
   torch::manual_seed(1);
-  auto net = make_network(model, data.shape);
+  auto net = make_builtin(model, data.shape);
   const auto probe = to_model_layout(data.test.images.narrow(0, 0, 1));
   const auto stats = measure(*net, probe);
   OptimSpec optim;
@@ -98,7 +102,7 @@ TrainFigures train_throughput(const std::string& model, const DataSplits& data, 
 std::pair<double, double> mask_overhead(const DataSplits& data, PluginRegistry& registry, int64_t steps) {
   auto run = [&](bool with_masks) {
     torch::manual_seed(1);
-    auto net = make_network("resnet20", data.shape);
+    auto net = make_builtin("resnet20", data.shape);
     MaskSet masks(*net);
     auto crit = registry.make_criterion("magnitude", {});
     auto pol = registry.make_ratio_policy("uniform", {});
@@ -119,7 +123,7 @@ std::pair<double, double> mask_overhead(const DataSplits& data, PluginRegistry& 
 
 double eval_throughput(const std::string& model, const DataSplits& data, int64_t batch, bool fold_bn) {
   torch::manual_seed(1);
-  auto net = make_network(model, data.shape);
+  auto net = make_builtin(model, data.shape);
   evaluate(*net, data.test, batch, at::kCPU, 2 * batch, fold_bn);  // warm-up
   return double(data.test.size()) / median_seconds([&] { evaluate(*net, data.test, batch, at::kCPU, 0, fold_bn); });
 }
@@ -128,8 +132,8 @@ double eval_throughput(const std::string& model, const DataSplits& data, int64_t
 std::pair<double, double> structured_speedup(const DataSplits& data, PluginRegistry& registry, double ratio,
                                              bool coupled, int repeats) {
   torch::manual_seed(1);
-  auto dense = make_network("resnet20", data.shape);
-  auto net = make_network("resnet20", data.shape);
+  auto dense = make_builtin("resnet20", data.shape);
+  auto net = make_builtin("resnet20", data.shape);
   copy_state(*dense, *net);
   dense->eval();
   net->eval();
@@ -139,7 +143,7 @@ std::pair<double, double> structured_speedup(const DataSplits& data, PluginRegis
   auto crit = registry.make_criterion("magnitude", {});
   auto pol = registry.make_ratio_policy("uniform", {});
   prune_step(masks, UnitLayout(masks, g), *crit, *pol, ratio, nullptr, nullptr, 0);
-  auto physical = physical_copy(*net, "resnet20", data.shape, at::kCPU);
+  auto physical = physical_copy(*net);
   const auto probe = to_model_layout(data.test.images.narrow(0, 0, 1));
   const double theoretical = double(measure(*dense, probe).macs) / double(measure(*physical, probe).macs);
   const auto lat = compare_latency(*dense, *physical, data.shape, 64, repeats, 3, at::kCPU);

@@ -1,6 +1,6 @@
 // Channel groups, masked channel pruning, physical removal, and pruned models on disk.
 #include "models/fold_bn.hpp"
-#include "models/model_file.hpp"
+#include "run/model_file.hpp"
 #include "prune/physical.hpp"
 #include "prune/pruner.hpp"
 #include "prune/stats.hpp"
@@ -18,14 +18,14 @@ namespace {
 const InputShape kShape{1, 28, 28, 10};
 
 // Random BatchNorm statistics and shifts, so a test cannot pass because they happen to be 0 / 1.
-void randomise_batchnorm(Network& net) {
+void randomise_batchnorm(Model& net) {
   at::NoGradGuard g;
-  for (auto& e : net.prunable_layers()) {
-    if (!e.bn) continue;
-    e.bn->weight.uniform_(0.5, 1.5);
-    e.bn->bias.uniform_(-0.5, 0.5);
-    e.bn->running_mean.uniform_(-0.3, 0.3);
-    e.bn->running_var.uniform_(0.5, 2.0);
+  for (auto& e : net.layers()) {
+    if (!e.bn.defined()) continue;
+    at::Tensor(e.bn.weight).uniform_(0.5, 1.5);
+    at::Tensor(e.bn.bias).uniform_(-0.5, 0.5);
+    at::Tensor(e.bn.running_mean).uniform_(-0.3, 0.3);
+    at::Tensor(e.bn.running_var).uniform_(0.5, 2.0);
   }
 }
 
@@ -45,8 +45,8 @@ Granularity channel(bool coupled) {
 }  // namespace
 
 TEST(ChannelGroups, ResNetDeclaresItsBlocksAndStreams) {
-  auto net = make_network("resnet20", kShape);
-  const auto layers = net->prunable_layers();
+  auto net = test::make_builtin("resnet20", kShape);
+  const auto layers = net->layers();
   const auto groups = net->channel_groups();
   int inner = 0, streams = 0;
   for (const auto& g : groups) {
@@ -72,22 +72,22 @@ TEST(ChannelGroups, ResNetDeclaresItsBlocksAndStreams) {
 
 TEST(ChannelPruning, CoupledResidualChannelsArePrunedIdentically) {
   torch::manual_seed(3);
-  auto net = make_network("resnet20", kShape);
+  auto net = test::make_builtin("resnet20", kShape);
   MaskSet masks(*net);
   prune(masks, channel(true), 0.5);
-  const auto layers = net->prunable_layers();
+  const auto layers = net->layers();
   for (const auto& g : net->channel_groups()) {
-    const auto alive = rows_alive(layers[g.producers[0]].layer->weight);
+    const auto alive = rows_alive(layers[g.producers[0]].weight);
     EXPECT_EQ(alive.sum().item<int64_t>(), g.channels / 2) << g.name;
     for (size_t p : g.producers) {
-      EXPECT_TRUE(at::equal(rows_alive(layers[p].layer->weight), alive)) << g.name << " " << layers[p].name;
+      EXPECT_TRUE(at::equal(rows_alive(layers[p].weight), alive)) << g.name << " " << layers[p].name;
       // The pruned channel's BatchNorm scale and shift are zero too: its output is exactly 0.
       const auto dead = alive.logical_not();
-      EXPECT_EQ(layers[p].bn->weight.masked_select(dead).ne(0).sum().item<int64_t>(), 0);
-      EXPECT_EQ(layers[p].bn->bias.masked_select(dead).ne(0).sum().item<int64_t>(), 0);
+      EXPECT_EQ(layers[p].bn.weight.masked_select(dead).ne(0).sum().item<int64_t>(), 0);
+      EXPECT_EQ(layers[p].bn.bias.masked_select(dead).ne(0).sum().item<int64_t>(), 0);
     }
     for (const auto& c : g.consumers) {
-      const auto& w = layers[c.layer].layer->weight;  // [out, in, ...]: the dead inputs are zero
+      const auto& w = layers[c.layer].weight;  // [out, in, ...]: the dead inputs are zero
       auto per_input = w.transpose(0, 1).reshape({w.size(1), -1}).ne(0).any(1);
       EXPECT_TRUE(at::equal(per_input, alive)) << g.name << " -> " << layers[c.layer].name;
     }
@@ -96,19 +96,19 @@ TEST(ChannelPruning, CoupledResidualChannelsArePrunedIdentically) {
 
 TEST(ChannelPruning, InnerScopeLeavesTheStreamsWhole) {
   torch::manual_seed(4);
-  auto net = make_network("resnet20", kShape);
+  auto net = test::make_builtin("resnet20", kShape);
   MaskSet masks(*net);
   const UnitLayout layout(masks, channel(false));
   prune(masks, channel(false), 0.5);
   EXPECT_NEAR(layout.measured_sparsity(), 0.5, 1e-9);
-  const auto layers = net->prunable_layers();
+  const auto layers = net->layers();
   for (const auto& g : net->channel_groups())
     for (size_t p : g.producers)
-      EXPECT_EQ(rows_alive(layers[p].layer->weight).sum().item<int64_t>(), g.residual ? g.channels : g.channels / 2);
+      EXPECT_EQ(rows_alive(layers[p].weight).sum().item<int64_t>(), g.residual ? g.channels : g.channels / 2);
 }
 
 TEST(ChannelPruning, AUnitNeverLosesItsLastChannel) {
-  auto net = make_network("lenet300", kShape);
+  auto net = test::make_builtin("lenet300", kShape);
   MaskSet masks(*net);
   const UnitLayout layout(masks, channel(false));
   auto views = masks.views();
@@ -123,12 +123,12 @@ TEST(PhysicalPruning, MatchesTheMaskedModelOnEveryModel) {
   for (const auto& [model, coupled] : std::vector<std::pair<std::string, bool>>{
            {"resnet20", false}, {"resnet20", true}, {"lenet5", false}, {"lenet300", false}}) {
     torch::manual_seed(5);
-    auto net = make_network(model, kShape);
+    auto net = test::make_builtin(model, kShape);
     randomise_batchnorm(*net);
     MaskSet masks(*net);
     prune(masks, channel(coupled), 0.5);
     const auto x = to_model_layout(at::randn({8, 1, 28, 28}));
-    auto physical = physical_copy(*net, model, kShape, c10::Device(c10::kCPU));
+    auto physical = physical_copy(*net);
     const auto masked_stats = measure(*net, x.narrow(0, 0, 1));
     const auto physical_stats = measure(*physical, x.narrow(0, 0, 1));
     // Smaller for real, and exactly the MACs the masked model's nonzero weights stand for.
@@ -141,71 +141,72 @@ TEST(PhysicalPruning, MatchesTheMaskedModelOnEveryModel) {
 
 TEST(BatchNormFolding, ComputesTheSameOutputsAndRestoresTheModelExactly) {
   torch::manual_seed(6);
-  auto net = make_network("resnet20", kShape);
+  auto net = test::make_builtin("resnet20", kShape);
   randomise_batchnorm(*net);
   MaskSet masks(*net);
   prune(masks, channel(false), 0.5);  // folded pruned channels must stay exactly zero
-  auto physical = physical_copy(*net, "resnet20", kShape, c10::Device(c10::kCPU));
+  auto physical = physical_copy(*net);
   const auto x = to_model_layout(at::randn({8, 1, 28, 28}));
-  for (Network* model : {net.get(), physical.get()}) {
+  for (Model* model : std::vector<Model*>{net.get(), physical.get()}) {
     model->eval();
     at::NoGradGuard g;
     const auto before = model->forward(x);
     std::vector<at::Tensor> weights;
-    for (auto& e : model->prunable_layers()) weights.push_back(e.layer->weight);
+    for (auto& e : model->layers()) weights.push_back(e.weight);
     {
-      BatchNormFolding folding(*model);
-      EXPECT_EQ(folding.folded(), 21u);  // stem + 2 per block × 9 + 2 projection shortcuts
+      auto folding = model->fold_batchnorm();
+      EXPECT_EQ(folding->folded(), 21u);  // stem + 2 per block × 9 + 2 projection shortcuts
       const auto folded = model->forward(x);
       EXPECT_LT((folded - before).abs().max().item<double>(), 1e-4 * before.abs().max().item<double>());
       {
-        BatchNormFolding nested(*model);  // already folded: must not scale the weights twice
-        EXPECT_EQ(nested.folded(), 0u);
+        auto nested = model->fold_batchnorm();  // already folded: must not scale the weights twice
+        EXPECT_EQ(nested->folded(), 0u);
         EXPECT_TRUE(at::equal(model->forward(x), folded));
       }
       EXPECT_TRUE(at::equal(model->forward(x), folded));  // still folded after the nested one ends
-      EXPECT_FALSE(at::equal(model->prunable_layers()[1].layer->weight, weights[1]));
+      auto& live = dynamic_cast<BuiltinModel&>(*model).network().prunable_layers()[1].layer->weight;
+      EXPECT_FALSE(at::equal(live, weights[1]));  // the conv runs with folded weights
     }
     // Restored: the very same tensors, so bit-identical outputs.
     for (size_t k = 0; k < weights.size(); ++k)
-      EXPECT_TRUE(model->prunable_layers()[k].layer->weight.is_same(weights[k]));
+      EXPECT_TRUE(dynamic_cast<BuiltinModel&>(*model).network().prunable_layers()[k].layer->weight.is_same(weights[k]));
     EXPECT_TRUE(at::equal(model->forward(x), before));
   }
   net->train();
-  EXPECT_THROW(BatchNormFolding{*net}, std::logic_error);
+  EXPECT_THROW(net->fold_batchnorm(), std::logic_error);
 }
 
 TEST(PhysicalPruning, RemovesOnlyChannelsThatAreProvablyZero) {
   torch::manual_seed(6);
-  auto net = make_network("resnet20", kShape);
+  auto net = test::make_builtin("resnet20", kShape);
   randomise_batchnorm(*net);
   const auto probe = at::zeros({1, 1, 28, 28});
   const auto dense_params = measure(*net, probe).params;
   const auto x = to_model_layout(at::randn({4, 1, 28, 28}));
-  auto block = net->prunable_layers()[1];  // stage1_block0.conv1: its channels reach conv2 only
+  auto block = net->layers()[1];  // stage1_block0.conv1: its channels reach conv2 only
   ASSERT_EQ(block.name, "stage1_block0.conv1");
   {
     at::NoGradGuard g;
-    block.layer->weight[3].zero_();  // a zero filter whose BatchNorm still shifts: not removable
+    block.weight[3].zero_();  // a zero filter whose BatchNorm still shifts: not removable
   }
-  auto kept = physical_copy(*net, "resnet20", kShape, c10::Device(c10::kCPU));
+  auto kept = physical_copy(*net);
   EXPECT_EQ(measure(*kept, probe).params, dense_params);
   EXPECT_LT(max_output_difference(*net, *kept, x), 1e-4);
   {
     at::NoGradGuard g;
-    block.bn->weight[3].zero_();
-    block.bn->bias[3].zero_();  // now channel 3 outputs exactly zero: it must go
+    block.bn.weight[3].zero_();
+    block.bn.bias[3].zero_();  // now channel 3 outputs exactly zero: it must go
   }
-  auto removed = physical_copy(*net, "resnet20", kShape, c10::Device(c10::kCPU));
+  auto removed = physical_copy(*net);
   // One filter (16 x 3 x 3), its BatchNorm scale and shift, and one input of conv2 (16 x 3 x 3).
   EXPECT_EQ(measure(*removed, probe).params, dense_params - 144 - 2 - 144);
   EXPECT_LT(max_output_difference(*net, *removed, x), 1e-4);
   // Element pruning leaves BatchNorm shifts alive, so nothing is removable.
-  auto other = make_network("resnet20", kShape);
+  auto other = test::make_builtin("resnet20", kShape);
   randomise_batchnorm(*other);
   MaskSet masks(*other);
   prune(masks, Granularity{}, 0.9, "global");
-  EXPECT_EQ(measure(*physical_copy(*other, "resnet20", kShape, c10::Device(c10::kCPU)), probe).params, dense_params);
+  EXPECT_EQ(measure(*physical_copy(*other), probe).params, dense_params);
 }
 
 TEST(ModelFile, SavedPrunedModelsReloadToTheSameAccuracy) {
@@ -217,16 +218,16 @@ TEST(ModelFile, SavedPrunedModelsReloadToTheSameAccuracy) {
   spec.synthetic_test = 200;
   const auto data = load_data(spec);
   torch::manual_seed(7);
-  auto net = make_network("lenet5", data.shape);
+  auto net = test::make_builtin("lenet5", data.shape);
   OptimSpec o;
   o.lr = 0.05;
   train_steps(*net, data.train, o, 40, 1, nullptr, {}, c10::Device(c10::kCPU));
   MaskSet masks(*net);
   prune(masks, channel(false), 0.5);
   const double top1 = evaluate(*net, data.test, 64, c10::Device(c10::kCPU)).top1;
-  auto physical = physical_copy(*net, "lenet5", data.shape, c10::Device(c10::kCPU));
+  auto physical = physical_copy(*net);
   ModelFileInfo info{"lenet5", data.shape, spec, "masked", "abc", "channel", top1};
-  save_model_file(dir + "/m-masked.pt", *net, info, &masks.masks());
+  save_model_file(dir + "/m-masked.pt", *net, info);
   info.kind = "pruned";
   save_model_file(dir + "/m-pruned.pt", *physical, info);
 
@@ -251,13 +252,13 @@ TEST(ModelFile, SavedPrunedModelsReloadToTheSameAccuracy) {
 TEST(SlicePruning, KernelAndVectorMasksZeroWholeSlicesOnARealModel) {
   for (auto kind : {GranularityKind::Kernel, GranularityKind::Vector}) {
     torch::manual_seed(8);
-    auto net = make_network("resnet20", kShape);
+    auto net = test::make_builtin("resnet20", kShape);
     MaskSet masks(*net);
     prune(masks, Granularity{kind}, 0.6);
     const UnitLayout layout(masks, Granularity{kind});
     EXPECT_NEAR(layout.measured_sparsity(), 0.6, 0.01);
-    for (const auto& e : net->prunable_layers()) {
-      const auto& w = e.layer->weight;
+    for (const auto& e : net->layers()) {
+      const auto& w = e.weight;
       if (w.dim() != 4) continue;
       // Slices: a whole kh x kw kernel, or one row of it. Each is entirely zero or entirely kept.
       const auto slices = kind == GranularityKind::Kernel ? w.reshape({w.size(0) * w.size(1), -1})

@@ -93,7 +93,7 @@ TEST(SelectSlices, PatternKeepsExactlyNOfEveryM) {
 }
 
 TEST(SelectSlices, PatternOnARealConvModelLeavesIndivisibleLayersDense) {
-  auto net = make_network("lenet5", {1, 28, 28, 10});
+  auto net = test::make_builtin("lenet5", {1, 28, 28, 10});
   MaskSet masks(*net);
   auto crit = test::builtin_registry().make_criterion("magnitude", {});
   auto pol = test::builtin_registry().make_ratio_policy("uniform", {});

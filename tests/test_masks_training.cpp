@@ -28,7 +28,7 @@ OptimSpec sgd() {
   return o;
 }
 
-void prune_half(Network& net, MaskSet& masks) {
+void prune_half(Model& net, MaskSet& masks) {
   auto crit = test::builtin_registry().make_criterion("magnitude", {});
   auto pol = test::builtin_registry().make_ratio_policy("global", {});
   prune_step(masks, UnitLayout(masks, Granularity{}), *crit, *pol, 0.5, nullptr, nullptr, 0);
@@ -38,7 +38,7 @@ void prune_half(Network& net, MaskSet& masks) {
 TEST(BatchNormRecalibration, RunningStatisticsBecomeThoseOfTheBatchesAndNothingElseChanges) {
   auto data = synthetic();
   torch::manual_seed(4);
-  auto net = make_network("resnet20", data.shape);
+  auto net = test::make_builtin("resnet20", data.shape);
   net->eval();
   std::vector<at::Tensor> params;
   for (const auto& p : net->parameters()) params.push_back(p.detach().clone());
@@ -49,11 +49,11 @@ TEST(BatchNormRecalibration, RunningStatisticsBecomeThoseOfTheBatchesAndNothingE
   // exactly the batch the sampler draws for that seed.
   BatchSampler sampler(data.train, batch, 77);
   at::NoGradGuard g;
-  const auto stem = net->prunable_layers()[0];
+  const auto stem = net->network().prunable_layers()[0];
   const auto y = stem.layer->forward(to_model_layout(sampler.next().first));
   EXPECT_TRUE(at::allclose(stem.bn->running_mean, y.mean({0, 2, 3}), 1e-4, 1e-5));
   EXPECT_TRUE(at::allclose(stem.bn->running_var, y.var({0, 2, 3}, /*unbiased=*/true), 1e-4, 1e-5));
-  EXPECT_TRUE(stem.bn->options.momentum().has_value());  // momentum restored
+  EXPECT_TRUE(stem.bn->options.momentum().has_value());  // momentum untouched
   size_t k = 0;
   for (const auto& p : net->parameters()) EXPECT_TRUE(at::equal(p, params[k++]));
 }
@@ -61,14 +61,14 @@ TEST(BatchNormRecalibration, RunningStatisticsBecomeThoseOfTheBatchesAndNothingE
 TEST(Masks, PrunedWeightsStayExactlyZeroThroughFineTuning) {
   auto data = synthetic();
   torch::manual_seed(3);
-  auto net = make_network("lenet5", data.shape);
+  auto net = test::make_builtin("lenet5", data.shape);
   MaskSet masks(*net);
   prune_half(*net, masks);
   std::vector<at::Tensor> before;
   for (auto& m : masks.masks()) before.push_back(m.clone());
   train_steps(*net, data.train, sgd(), 30, 1, &masks, {}, at::kCPU);
   for (size_t i = 0; i < masks.size(); ++i) {
-    auto& w = masks.layers()[i].layer->weight;
+    auto& w = masks.layers()[i].weight;
     EXPECT_TRUE(at::equal(masks.masks()[i], before[i]));
     EXPECT_EQ(w.detach().mul(1 - masks.masks()[i]).abs().max().item<float>(), 0.0f) << masks.layers()[i].name;
   }
@@ -79,7 +79,7 @@ TEST(Masks, WithoutMasksTheSameTrainingRevivesPrunedWeights) {
   // The control for the test above: it could fail.
   auto data = synthetic();
   torch::manual_seed(3);
-  auto net = make_network("lenet5", data.shape);
+  auto net = test::make_builtin("lenet5", data.shape);
   MaskSet masks(*net);
   prune_half(*net, masks);
   train_steps(*net, data.train, sgd(), 30, 1, nullptr, {}, at::kCPU);
@@ -90,7 +90,7 @@ TEST(Training, LearnsAndIsDeterministicForASeed) {
   auto data = synthetic();
   auto run = [&] {
     torch::manual_seed(11);
-    auto net = make_network("lenet300", data.shape);
+    auto net = test::make_builtin("lenet300", data.shape);
     train_steps(*net, data.train, sgd(), 60, 5, nullptr, {}, at::kCPU);
     return net;
   };
@@ -103,7 +103,7 @@ TEST(Training, LearnsAndIsDeterministicForASeed) {
 
 TEST(Training, NonFiniteLossThrows) {
   auto data = synthetic();
-  auto net = make_network("lenet300", data.shape);
+  auto net = test::make_builtin("lenet300", data.shape);
   auto o = sgd();
   o.lr = 1e12;
   o.lr_schedule = "constant";
@@ -112,7 +112,7 @@ TEST(Training, NonFiniteLossThrows) {
 
 TEST(Stats, MacsOfKnownLayersMatchHandCounts) {
   torch::manual_seed(0);
-  auto net = make_network("lenet5", {1, 28, 28, 10});
+  auto net = test::make_builtin("lenet5", {1, 28, 28, 10});
   auto s = measure(*net, at::zeros({1, 1, 28, 28}));
   ASSERT_EQ(s.layers.size(), 5u);
   // conv1: 6x1x5x5 weights over 28x28 outputs (padding 2); conv2: 16x6x5x5 over 10x10.
@@ -126,7 +126,7 @@ TEST(Stats, MacsOfKnownLayersMatchHandCounts) {
   // Effective MACs count only nonzero weights.
   {
     at::NoGradGuard g;
-    net->prunable_layers()[1].layer->weight.zero_();
+    net->layers()[1].weight.zero_();
   }
   auto z = measure(*net, at::zeros({1, 1, 28, 28}));
   EXPECT_EQ(z.layers[1].macs_effective, 0);
@@ -135,19 +135,19 @@ TEST(Stats, MacsOfKnownLayersMatchHandCounts) {
 
 TEST(Models, ResNetsHaveTheExpectedDepthAndAdaptToInputs) {
   for (auto [name, convs] : std::vector<std::pair<std::string, size_t>>{{"resnet20", 19 + 2}, {"resnet32", 31 + 2}, {"resnet56", 55 + 2}}) {
-    auto net = make_network(name, {3, 32, 32, 10});
+    auto net = test::make_builtin(name, {3, 32, 32, 10});
     // 6n+1 3x3 convs, 2 projection shortcuts, 1 linear layer.
-    EXPECT_EQ(net->prunable_layers().size(), convs + 1) << name;
+    EXPECT_EQ(net->layers().size(), convs + 1) << name;
     at::NoGradGuard g;
     net->eval();
     EXPECT_EQ(net->forward(at::zeros({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 10}));
   }
-  auto small = make_network("resnet20", {1, 28, 28, 10});
-  auto layers = small->prunable_layers();
+  auto small = test::make_builtin("resnet20", {1, 28, 28, 10});
+  auto layers = small->layers();
   EXPECT_EQ(layers.front().name, "conv");
-  EXPECT_TRUE(layers.front().bn != nullptr);
+  EXPECT_TRUE(layers.front().bn.defined());
   EXPECT_EQ(layers.back().name, "fc");
-  auto lenet = make_network("lenet5", {3, 32, 32, 7});
+  auto lenet = test::make_builtin("lenet5", {3, 32, 32, 7});
   at::NoGradGuard g;
   EXPECT_EQ(lenet->forward(at::zeros({1, 3, 32, 32})).size(1), 7);
 }

@@ -16,11 +16,11 @@ using namespace prunelab;
 
 TEST(Regularizers, BnL1GradientIsLambdaTimesSignOfGamma) {
   torch::manual_seed(0);
-  auto net = make_network("resnet20", {1, 12, 12, 4});
+  auto net = test::make_builtin("resnet20", {1, 12, 12, 4});
   std::vector<std::shared_ptr<torch::nn::BatchNorm2dImpl>> bns;
   {
     at::NoGradGuard g;
-    for (const auto& m : net->modules(false))
+    for (const auto& m : net->network().modules(false))
       if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
         bn->weight.copy_(at::randn_like(bn->weight));  // both signs
         bns.push_back(bn);
@@ -32,12 +32,12 @@ TEST(Regularizers, BnL1GradientIsLambdaTimesSignOfGamma) {
   add_regularizer_gradients(*net, spec);
   for (const auto& bn : bns) EXPECT_TRUE(at::allclose(bn->weight.grad(), 1e-3 * bn->weight.sign()));
   // Conv weights are untouched by the BN penalty.
-  EXPECT_FALSE(net->prunable_layers()[0].layer->weight.grad().defined());
+  EXPECT_FALSE(net->layers()[0].weight.grad().defined());
 }
 
 TEST(Regularizers, GroupLassoGradientIsLambdaTimesTheUnitChannel) {
-  auto net = make_network("lenet300", {1, 2, 2, 2});
-  auto& w = net->prunable_layers()[2].layer->weight;  // fc3: [2, 100]
+  auto net = test::make_builtin("lenet300", {1, 2, 2, 2});
+  auto& w = net->layers()[2].weight;  // fc3: [2, 100]
   {
     at::NoGradGuard g;
     w.zero_();
@@ -63,7 +63,7 @@ TEST(Regularizers, BnL1TrainingShrinksGammaAndIsLogged) {
   auto data = load_data(d);
   auto gamma_mean = [&](double lambda) {
     torch::manual_seed(1);
-    auto net = make_network("resnet20", data.shape);
+    auto net = test::make_builtin("resnet20", data.shape);
     OptimSpec o;
     o.lr = 0.05;
     o.batch_size = 50;

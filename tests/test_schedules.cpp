@@ -57,12 +57,12 @@ TEST(Iterative, TotalBudgetEqualsOneShotsExactly) {
 
 TEST(PruneStep, ReachesTheRequestedSparsityOnARealModel) {
   torch::manual_seed(0);
-  auto net = make_network("lenet5", {1, 28, 28, 10});
+  auto net = test::make_builtin("lenet5", {1, 28, 28, 10});
   auto probe = at::zeros({1, 1, 28, 28});
   auto crit = test::builtin_registry().make_criterion("magnitude", {});
   for (const std::string policy : {"uniform", "global"}) {
     auto pol = test::builtin_registry().make_ratio_policy(policy, {});
-    auto fresh = make_network("lenet5", {1, 28, 28, 10});
+    auto fresh = test::make_builtin("lenet5", {1, 28, 28, 10});
     copy_state(*net, *fresh);
     MaskSet masks(*fresh);
     std::vector<at::Tensor> previous;

@@ -1,6 +1,6 @@
 // AGP, lottery-ticket rewinding, rule-based iterative steps, distillation, and budget accounting.
 #include "config/config_loader.hpp"
-#include "models/model_file.hpp"
+#include "run/model_file.hpp"
 #include "run/dense_cache.hpp"
 #include "run/grid_runner.hpp"
 #include "run/plan.hpp"
@@ -126,8 +126,8 @@ TEST(TrainSession, SplitRunsEqualOneRunAndReplayTheDenseTraining) {
   o.lr = 0.05;
   const c10::Device cpu(c10::kCPU);
   torch::manual_seed(2);
-  auto a = make_network("lenet300", data.shape);
-  auto b = make_network("lenet300", data.shape);
+  auto a = test::make_builtin("lenet300", data.shape);
+  auto b = test::make_builtin("lenet300", data.shape);
   copy_state(*a, *b);
   train_steps(*a, data.train, o, 30, 9, nullptr, {}, cpu);
   TrainSession session(*b, data.train, o, 30, 9, cpu);
@@ -177,9 +177,11 @@ TEST(Grid, SchedulesSpendExactlyTheirBudgetAndLotteryRewinds) {
     const std::string path = zdb.execAndGet(fmt::format("SELECT model_path FROM runs WHERE hash = '{}'", run.hash())).getString();
     auto masked = load_model_file(path.substr(0, path.size() - 10) + "-masked.pt", c10::Device(c10::kCPU));
     auto start = cache.snapshot(run, data, c10::Device(c10::kCPU), quiet, run.schedule.params.get_int("rewind"));
-    const auto layers = masked.net->prunable_layers();
-    const auto reference = start->prunable_layers();
+    // The saved masked model holds the rewound survivors: the replayed snapshot wherever a weight
+    // survived (pruned weights are saved as zeros).
+    const auto layers = masked.model->layers();
+    const auto reference = start->layers();
     for (size_t i = 0; i < layers.size(); ++i)
-      EXPECT_TRUE(at::equal(layers[i].layer->weight, reference[i].layer->weight * masked.masks[i])) << run.summary() << " " << layers[i].name;
+      EXPECT_TRUE(at::equal(layers[i].weight, reference[i].weight * layers[i].weight.ne(0))) << run.summary() << " " << layers[i].name;
   }
 }

@@ -141,7 +141,7 @@ TEST(Sensitivity, AlreadyPrunedSlicesAreTheFloor) {
 
 TEST(StepEvaluator, ScanningRatiosRestoresEveryParameterExactly) {
   torch::manual_seed(0);
-  auto net = make_network("resnet20", {1, 28, 28, 10});
+  auto net = test::make_builtin("resnet20", {1, 28, 28, 10});
   net->eval();
   MaskSet masks(*net);
   TensorDataset val{at::randn({64, 1, 28, 28}), at::randint(0, 10, {64})};
@@ -310,12 +310,8 @@ TEST(NetAdapt, EveryIterationMeetsItsLatencyTargetAndTheRunMeetsItsSparsity) {
 
 TEST(LatencyTable, PrunedChannelsAreFasterAndEntriesAreReusedFromTheStore) {
   torch::manual_seed(0);
-  auto net = make_network("resnet20", {1, 28, 28, 10});
-  net->eval();
-  {
-    at::NoGradGuard g;
-    net->forward(at::randn({1, 1, 28, 28}));  // the layers learn their input sizes
-  }
+  auto net = test::make_builtin("resnet20", {1, 28, 28, 10});
+  net->probe(at::randn({1, 1, 28, 28}));  // the layers learn their input sizes
   MaskSet masks(*net);
   const UnitLayout layout(masks, {GranularityKind::Channel});
   MemoryStore store;

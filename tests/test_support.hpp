@@ -1,6 +1,7 @@
 #pragma once
 /// Shared helpers for the test suite: plugin loading, scratch directories, a tiny config.
 
+#include "models/builtin_model.hpp"
 #include "plugin/registry.hpp"
 
 #include <filesystem>
@@ -17,6 +18,11 @@ inline PluginRegistry& builtin_registry() {
     return r;
   }();
   return registry;
+}
+
+/// A freshly initialised built-in model (global torch seed) behind the Model interface.
+inline std::unique_ptr<BuiltinModel> make_builtin(const std::string& arch, const InputShape& shape) {
+  return std::make_unique<BuiltinModel>(arch, shape);
 }
 
 /// A fresh empty directory under the system temp dir.

@@ -10,7 +10,9 @@
 #include "run/model_eval.hpp"
 #include "run/plan.hpp"
 #include "run/threads.hpp"
+#include "models/model_spec.hpp"
 
+#include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
 #include <SQLiteCpp/Database.h>
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 
 #include <iostream>
 #include <map>
+#include <set>
 
 namespace {
 
@@ -64,6 +67,24 @@ int cmd_run(int argc, char** argv) {
   return summary.failed ? kRunsFailed : kOk;
 }
 
+/// Each distinct model's conv and linear layers: what the runs can prune, with shapes and MACs.
+void print_models(const prunelab::Experiment& exp) {
+  std::set<std::string> seen;
+  for (const auto& run : exp.runs) {
+    if (!seen.insert(run.model.to_json() + run.model.label()).second) continue;
+    const auto shape = prunelab::nominal_shape(run.data);
+    auto model = prunelab::make_model(run.model, shape);
+    model->probe(prunelab::to_model_layout(at::zeros({1, shape.channels, shape.height, shape.width})));
+    fmt::print("model '{}' ({}{}): {} conv/linear layers, {} channel groups, input {}\n", run.model.label(),
+               run.model.type, run.model.type == "torchscript" ? ", " + run.model.path : "", model->layers().size(),
+               model->channel_groups().size(), shape.str());
+    for (const auto& l : model->layers())
+      fmt::print("      {:<32} {:<6} [{}]{}  {} MACs{}\n", l.name, l.kind == prunelab::LayerKind::Conv2d ? "conv" : "linear",
+                 fmt::join(l.weight.sizes(), ", "), l.bn.defined() ? " +bn" : "", l.weight.numel() * l.macs_per_weight,
+                 l.prunable ? "" : "  (kept dense)");
+  }
+}
+
 int cmd_validate(int argc, char** argv) {
   CLI::App app{"Parse and check an experiment file and print its expanded grid; runs nothing", "runner validate"};
   std::string file;
@@ -77,6 +98,7 @@ int cmd_validate(int argc, char** argv) {
   load_plugins(registry, plugins);
   auto exp = prunelab::load_experiment(file, registry);
   fmt::print("{}: experiment '{}', {} runs\n", file, exp.name, exp.runs.size());
+  print_models(exp);
   fmt::print("plan: target sparsity/fine-tuning steps per pruning step (+ continues the training session,\n"
              "      @k rewinds to dense step k, @r re-initialises)\n");
   std::map<std::string, int64_t> train_sizes;  // per data section: only the label file is read

@@ -64,6 +64,9 @@ class Obs final : public prunelab::Criterion {
   static at::Tensor rows(const at::Tensor& w) { return w.detach().reshape({w.size(0), -1}); }
 
   at::Tensor hessian(const prunelab::LayerView& layer, const at::Tensor& inputs) const {
+    if (layer.kind == prunelab::LayerKind::Conv2d && (layer.groups != 1 || !layer.geometry_known))
+      throw std::runtime_error("obs: layer '" + layer.name + "' is a grouped conv or has a non-square stride/padding; "
+                               "keep it dense (model.keep_dense) or use another criterion");
     const int64_t d = rows(layer.weight).size(1);
     at::Tensor h = at::zeros({d, d}, inputs.options().dtype(at::kDouble));
     int64_t n = 0;
@@ -72,8 +75,11 @@ class Obs final : public prunelab::Criterion {
       auto x = inputs.narrow(0, start, std::min<int64_t>(64, inputs.size(0) - start)).to(at::kDouble);
       if (layer.kind == prunelab::LayerKind::Conv2d) {
         const int64_t k = layer.weight.size(2);
-        x = at::im2col(x.contiguous(), {k, k}, {1, 1}, {layer.padding, layer.padding}, {layer.stride, layer.stride});
+        x = at::im2col(x.contiguous(), {k, k}, {layer.dilation, layer.dilation}, {layer.padding, layer.padding},
+                       {layer.stride, layer.stride});
         x = x.transpose(1, 2).reshape({-1, d});  // one row per output position
+      } else {
+        x = x.reshape({-1, d});  // a linear layer applied to every token of a sequence: one row each
       }
       h.addmm_(x.t(), x);
       n += x.size(0);

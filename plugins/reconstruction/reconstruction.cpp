@@ -106,7 +106,10 @@ class Reconstruction final : public prunelab::Criterion {
   static int64_t positions_per_input(const LayerView& layer, const at::Tensor& inputs) {
     if (layer.kind == LayerKind::Linear) return 1;
     const int64_t k = layer.weight.size(2);
-    const auto out = [&](int64_t in) { return (in + 2 * layer.padding - k) / layer.stride + 1; };
+    if (layer.groups != 1 || !layer.geometry_known)
+      throw std::runtime_error("reconstruction: consumer '" + layer.name + "' is a grouped conv or has a non-square "
+                               "stride/padding, which the least-squares refit does not model");
+    const auto out = [&](int64_t in) { return (in + 2 * layer.padding - layer.dilation * (k - 1) - 1) / layer.stride + 1; };
     return out(inputs.size(2)) * out(inputs.size(3));
   }
 
@@ -119,7 +122,7 @@ class Reconstruction final : public prunelab::Criterion {
       const int64_t n = std::min<int64_t>(32, inputs.size(0) - start);
       const auto in_chunk = sampled.ge(start * per).logical_and(sampled.lt((start + n) * per));
       if (!in_chunk.any().item<bool>()) continue;
-      auto cols = at::im2col(inputs.narrow(0, start, n).contiguous(), {k, k}, {1, 1},
+      auto cols = at::im2col(inputs.narrow(0, start, n).contiguous(), {k, k}, {layer.dilation, layer.dilation},
                              {layer.padding, layer.padding}, {layer.stride, layer.stride});
       cols = cols.transpose(1, 2).reshape({n * per, -1});
       parts.push_back(cols.index_select(0, (sampled.masked_select(in_chunk) - start * per).to(cols.device())).cpu());

@@ -33,7 +33,7 @@
 namespace prunelab {
 
 /// Bumped whenever a virtual function, a context field or PluginAbi changes. Loading is exact-match.
-inline constexpr int kPluginApiVersion = 4;
+inline constexpr int kPluginApiVersion = 5;
 
 /// One batch of the training split (inputs on the run's device, int64 labels).
 struct Batch {

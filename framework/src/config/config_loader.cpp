@@ -1,6 +1,7 @@
 #include "config/config_loader.hpp"
 
-#include "models/network.hpp"
+#include "core/errors.hpp"
+#include "models/model_spec.hpp"
 #include "plugin/registry.hpp"
 
 #include <fmt/format.h>
@@ -219,6 +220,66 @@ DataSpec data(const Reader& r, const YAML::Node& n) {
   return d;
 }
 
+// A `model:` entry: a built-in's name, or {arch: NAME} / {type: torchscript, path: FILE} with options.
+ModelSpec model_entry(const Reader& r, const YAML::Node& n, const std::string& config_file) {
+  ModelSpec m;
+  if (n.IsScalar()) {
+    m.arch = r.choice(n, "model", builtin_model_names());
+    m.name = m.arch;
+    return m;
+  }
+  r.check_keys(n, "model", {"type", "arch", "path", "name", "input", "classes", "init", "keep_dense"});
+  m.type = n["type"] ? r.choice(n["type"], "model.type", {"builtin", "torchscript"}) : (n["path"] ? "torchscript" : "builtin");
+  if (m.type == "builtin") {
+    if (!n["arch"]) r.fail(n, "model.arch", fmt::format("missing (one of: {})", fmt::join(builtin_model_names(), ", ")));
+    if (n["path"] || n["init"]) r.fail(n["path"] ? n["path"] : n["init"], "model", "path and init are for type: torchscript");
+    m.arch = r.choice(n["arch"], "model.arch", builtin_model_names());
+    m.name = m.arch;
+  } else {
+    if (!n["path"]) r.fail(n, "model.path", "missing: the TorchScript file (torch.jit.script(model).save(path))");
+    if (n["arch"]) r.fail(n["arch"], "model.arch", "arch is for type: builtin");
+    std::filesystem::path path = r.string(n["path"], "model.path");
+    // Relative paths are read from the experiment file's folder, wherever the runner starts.
+    if (path.is_relative()) path = std::filesystem::path(config_file).parent_path() / path;
+    m.path = path.lexically_normal().string();
+    if (!std::filesystem::is_regular_file(m.path)) r.fail(n["path"], "model.path", fmt::format("model file '{}' not found", m.path));
+    m.content_hash = file_content_hash(m.path);
+    m.name = path.stem().string();
+    if (n["init"]) m.init = r.choice(n["init"], "model.init", {"file", "seed"});
+  }
+  if (n["name"]) m.name = r.string(n["name"], "model.name");
+  if (n["input"]) {
+    if (!n["input"].IsSequence() || n["input"].size() != 3) r.fail(n["input"], "model.input", "expected [channels, height, width]");
+    for (const auto& d : n["input"]) {
+      m.input.push_back(r.integer(d, "model.input"));
+      if (m.input.back() <= 0) r.fail(d, "model.input", "sizes must be > 0");
+    }
+  }
+  if (n["classes"]) {
+    m.classes = r.integer(n["classes"], "model.classes");
+    if (m.classes <= 0) r.fail(n["classes"], "model.classes", "must be > 0");
+  }
+  if (auto k = n["keep_dense"]) {
+    if (!k.IsSequence()) r.fail(k, "model.keep_dense", "expected a list of layer name patterns (glob: 'fc', 'features.*')");
+    for (const auto& p : k) m.keep_dense.push_back(r.string(p, "model.keep_dense"));
+  }
+  return m;
+}
+
+// Builds the model once (the probe forward included) so a bad file, shape or keep_dense pattern is
+// a config error here, not a failed run after a dense training.
+void check_model(const Reader& r, const YAML::Node& n, const ModelSpec& m, const DataSpec& data) {
+  InputShape shape = nominal_shape(data);
+  if (!m.input.empty()) shape.channels = m.input[0], shape.height = m.input[1], shape.width = m.input[2];
+  if (m.classes > 0) shape.classes = m.classes;
+  try {
+    make_model(m, shape);
+  } catch (const std::exception& e) {
+    r.fail(n.IsMap() && n[m.type == "torchscript" ? "path" : "arch"] ? n[m.type == "torchscript" ? "path" : "arch"] : n,
+           "model", one_line(e));
+  }
+}
+
 bool matches_label(const ComponentSpec& c, const std::string& want) { return c.type == want || c.label() == want; }
 
 bool excluded(const Reader& r, const YAML::Node& rule, const RunSpec& run) {
@@ -226,7 +287,7 @@ bool excluded(const Reader& r, const YAML::Node& rule, const RunSpec& run) {
     const auto key = kv.first.as<std::string>();
     const auto& v = kv.second;
     bool hit = false;
-    if (key == "model") hit = run.model == r.string(v, "exclude.model");
+    if (key == "model") hit = run.model.label() == r.string(v, "exclude.model");
     else if (key == "seed") hit = run.seed == r.integer(v, "exclude.seed");
     else if (key == "sparsity") hit = std::abs(run.sparsity - r.number(v, "exclude.sparsity")) < 1e-9;
     else if (key == "granularity") {
@@ -317,9 +378,16 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
     if (e["save_models"]) base.eval.save_models = r.boolean(e["save_models"], "eval.save_models");
   }
 
-  if (!root["model"]) r.fail(root, "model", fmt::format("missing (one of: {})", fmt::join(network_names(), ", ")));
-  std::vector<std::string> models;
-  for (const auto& n : axis(root["model"])) models.push_back(r.choice(n, "model", network_names()));
+  if (!root["model"])
+    r.fail(root, "model", fmt::format("missing (one of: {}, or {{type: torchscript, path: FILE}})", fmt::join(builtin_model_names(), ", ")));
+  std::vector<ModelSpec> models;
+  std::set<std::string> model_labels;
+  for (const auto& n : axis(root["model"])) {
+    models.push_back(model_entry(r, n, file));
+    if (!model_labels.insert(models.back().label()).second)
+      r.fail(n, "model", fmt::format("two models are labelled '{}': give one a name", models.back().label()));
+    check_model(r, n, models.back(), base.data);
+  }
 
   auto prune = root["prune"];
   if (!prune) r.fail(root, "prune", "missing the pruning section");

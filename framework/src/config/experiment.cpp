@@ -75,7 +75,7 @@ std::string RunSpec::dense_json() const {
   JsonObject train_o = optim_obj(train.optim);
   train_o.set("epochs", train.epochs);
   JsonObject o;
-  o.set("model", model).set("data", data_obj(data)).set("train", train_o).set("seed", seed);
+  o.set_raw("model", model.to_json()).set("data", data_obj(data)).set("train", train_o).set("seed", seed);
   return o.str();
 }
 
@@ -97,7 +97,7 @@ std::string RunSpec::canonical_json() const {
       .set_raw("schedule", schedule.to_json()).set_raw("granularity", to_json(granularity))
       .set("sparsity", sparsity);
   JsonObject o;
-  o.set("version", 1).set("experiment", experiment).set("seed", seed).set("model", model)
+  o.set("version", 1).set("experiment", experiment).set("seed", seed).set_raw("model", model.to_json())
       .set("data", data_obj(data)).set("train", train_o).set("finetune", ft)
       .set("prune", prune);
   return o.str();
@@ -106,7 +106,7 @@ std::string RunSpec::canonical_json() const {
 std::string RunSpec::hash() const { return stable_hash(canonical_json()); }
 
 std::string RunSpec::summary() const {
-  return fmt::format("{} {}/{}/{} {} s={} seed={}", model, criterion.label(), ratio_policy.label(),
+  return fmt::format("{} {}/{}/{} {} s={} seed={}", model.label(), criterion.label(), ratio_policy.label(),
                      schedule.label(), granularity.name(), sparsity, seed);
 }
 

@@ -2,6 +2,7 @@
 /// A parsed experiment file: shared settings and the expanded grid of concrete runs.
 
 #include "data/dataset.hpp"
+#include "models/model_spec.hpp"
 #include "train/trainer.hpp"
 
 #include <prunelab/granularity.hpp>
@@ -49,7 +50,7 @@ struct RunSpec {
   std::string experiment;
   int64_t index = 0;  // position in the grid, 0-based
   int64_t seed = 0;
-  std::string model;
+  ModelSpec model;
   DataSpec data;
   TrainSpec train;
   FinetuneSpec finetune;

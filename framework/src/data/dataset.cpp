@@ -52,6 +52,11 @@ DataSplits make_synthetic(const DataSpec& spec) {
 
 }  // namespace
 
+InputShape nominal_shape(const DataSpec& spec) {
+  if (spec.dataset == "synthetic") return {1, spec.synthetic_size, spec.synthetic_size, spec.synthetic_classes};
+  return {1, 28, 28, 10};  // IDX image sets in the MNIST layout
+}
+
 int64_t train_split_size(const DataSpec& spec) {
   int64_t n = 0;
   if (spec.dataset == "synthetic") {

@@ -1,7 +1,7 @@
 #pragma once
 /// In-memory datasets: whole splits live in tensors, batches are index_select views.
 
-#include "models/network.hpp"
+#include "core/input_shape.hpp"
 
 #include <ATen/core/Tensor.h>
 
@@ -37,6 +37,9 @@ struct DataSplits {
 std::string default_fashion_mnist_root();
 
 DataSplits load_data(const DataSpec& spec);
+
+/// The input shape and class count load_data() will give, without loading (config checks).
+InputShape nominal_shape(const DataSpec& spec);
 
 /// Reads an IDX file (optionally gzip-compressed) into a uint8 tensor of its stored shape.
 at::Tensor read_idx(const std::string& path);

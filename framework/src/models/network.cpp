@@ -78,24 +78,4 @@ std::shared_ptr<Network> make_network(const std::string& name, const InputShape&
   return net;
 }
 
-at::Tensor to_model_layout(const at::Tensor& x) {
-  return x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
-}
-
-void copy_state(Network& from, Network& to) {
-  torch::NoGradGuard no_grad;
-  auto src_params = from.named_parameters(true);
-  for (auto& item : to.named_parameters(true)) {
-    const at::Tensor* src = src_params.find(item.key());
-    if (!src) throw std::runtime_error("copy_state: missing parameter " + item.key());
-    item.value().copy_(*src);
-  }
-  auto src_buffers = from.named_buffers(true);
-  for (auto& item : to.named_buffers(true)) {
-    const at::Tensor* src = src_buffers.find(item.key());
-    if (!src) throw std::runtime_error("copy_state: missing buffer " + item.key());
-    item.value().copy_(*src);
-  }
-}
-
 }  // namespace prunelab

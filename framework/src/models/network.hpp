@@ -1,7 +1,10 @@
 #pragma once
-/// Base of every model: a torch module that lists its prunable layers in forward order.
+/// Base of the built-in models: a torch module that lists its prunable layers in forward order
+/// and declares its channel groups (BuiltinModel adapts it to the Model interface).
 
+#include "core/input_shape.hpp"
 #include "models/layers.hpp"
+#include "models/model.hpp"
 
 #include <prunelab/layer.hpp>
 
@@ -21,24 +24,6 @@ struct PrunableEntry {
   std::string name;
   std::shared_ptr<PrunableLayerImpl> layer;
   std::shared_ptr<torch::nn::BatchNorm2dImpl> bn;  // may be null
-};
-
-/// A layer that reads a channel group's channels: input channel c is its input columns
-/// [c * spatial, (c + 1) * spatial) (spatial > 1 for a linear layer after a flatten).
-struct ChannelConsumer {
-  size_t layer = 0;  // index into prunable_layers()
-  int64_t spatial = 1;
-};
-
-/// Channels that must be pruned together: the producers' output channel c (and their bias and
-/// BatchNorm entries) all feed the same tensor channel, which every consumer reads. A model
-/// declares its groups; that is all channel pruning (masked and physical) needs to know of it.
-struct ChannelGroup {
-  std::string name;
-  std::vector<size_t> producers;  // indices into prunable_layers()
-  std::vector<ChannelConsumer> consumers;
-  bool residual = false;  // the producers meet at an addition (a ResNet stream)
-  int64_t channels = 0;   // current channel count (the producers' output size)
 };
 
 class Network : public torch::nn::Module {
@@ -74,21 +59,11 @@ class Network : public torch::nn::Module {
   std::vector<GroupDecl> groups_;
 };
 
-/// Shape of the data a model is built for.
-struct InputShape {
-  int64_t channels = 1, height = 28, width = 28, classes = 10;
-};
-
 /// Names accepted by make_network().
 const std::vector<std::string>& network_names();
 
 /// Builds a freshly initialised model (uses the global torch seed).
 std::shared_ptr<Network> make_network(const std::string& name, const InputShape& shape);
 
-/// Puts an input batch in the memory layout the models run fastest with (channels-last).
-at::Tensor to_model_layout(const at::Tensor& x);
-
-/// Copies every parameter and buffer of `from` into `to` (same architecture).
-void copy_state(Network& from, Network& to);
 
 }  // namespace prunelab

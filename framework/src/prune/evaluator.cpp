@@ -12,7 +12,7 @@
 
 namespace prunelab {
 
-StepEvaluator::StepEvaluator(Network& net, MaskSet& masks, const UnitLayout& layout,
+StepEvaluator::StepEvaluator(Model& net, MaskSet& masks, const UnitLayout& layout,
                              const TensorDataset& val, int64_t batch_size, c10::Device device)
     : net_(net), masks_(masks), layout_(layout), val_(val), batch_size_(batch_size), device_(device) {}
 
@@ -27,12 +27,12 @@ double StepEvaluator::accuracy_with_ratios(const std::vector<double>& ratios, in
   std::vector<std::pair<at::Tensor, at::Tensor>> touched;  // (parameter, mask)
   const auto& layers = masks_.layers();
   for (size_t i = 0; i < layers.size(); ++i) {
-    touched.emplace_back(layers[i].layer->weight, hypothetical.weight[i]);
+    touched.emplace_back(layers[i].weight, hypothetical.weight[i]);
     const auto& cm = hypothetical.channel[i];
-    if (layers[i].layer->bias.defined()) touched.emplace_back(layers[i].layer->bias, cm);
-    if (layers[i].bn) {
-      touched.emplace_back(layers[i].bn->weight, cm);
-      touched.emplace_back(layers[i].bn->bias, cm);
+    if (layers[i].bias.defined()) touched.emplace_back(layers[i].bias, cm);
+    if (layers[i].bn.defined()) {
+      touched.emplace_back(layers[i].bn.weight, cm);
+      touched.emplace_back(layers[i].bn.bias, cm);
     }
   }
   std::vector<at::Tensor> saved;
@@ -79,7 +79,7 @@ double StepEvaluator::accuracy_after_finetune(const std::vector<double>& ratios,
   struct Restore {
     std::vector<at::Tensor>& state;
     std::vector<at::Tensor>& saved;
-    Network& net;
+    Model& net;
     bool training;
     ~Restore() {
       at::NoGradGuard no_grad;
@@ -102,13 +102,13 @@ int64_t StepEvaluator::macs_with_ratios(const std::vector<double>& ratios) {
   auto& layers = masks_.layers();
   int64_t macs = 0;
   for (size_t i = 0; i < layers.size(); ++i) {
-    auto& w = layers[i].layer->weight;
-    macs += (w.ne(0).to(at::kFloat) * hypothetical.weight[i]).sum().item<int64_t>() * layers[i].layer->macs_per_weight();
+    const auto& w = layers[i].weight;
+    macs += (w.ne(0).to(at::kFloat) * hypothetical.weight[i]).sum().item<int64_t>() * layers[i].macs_per_weight;
   }
   return macs;
 }
 
-DataCalibration::DataCalibration(Network& net, MaskSet& masks, const TensorDataset& train,
+DataCalibration::DataCalibration(Model& net, MaskSet& masks, const TensorDataset& train,
                                  int64_t batch_size, uint64_t seed, c10::Device device)
     : net_(net), masks_(masks), train_(train), batch_size_(batch_size), seed_(seed), device_(device) {}
 
@@ -128,7 +128,7 @@ std::vector<Batch> DataCalibration::batches(int64_t count) {
 std::vector<std::pair<at::Tensor, at::Tensor>> DataCalibration::gradients(int64_t count) {
   auto& layers = masks_.layers();
   std::vector<std::pair<at::Tensor, at::Tensor>> out;
-  for (auto& e : layers) out.emplace_back(at::zeros_like(e.layer->weight), at::zeros_like(e.layer->weight));
+  for (auto& l : layers) out.emplace_back(at::zeros_like(l.weight), at::zeros_like(l.weight));
   const bool was_training = net_.is_training();
   net_.eval();
   at::AutoGradMode grad_on(true);
@@ -136,7 +136,7 @@ std::vector<std::pair<at::Tensor, at::Tensor>> DataCalibration::gradients(int64_
     for (auto& p : net_.parameters()) p.mutable_grad() = at::Tensor();
     at::cross_entropy_loss(net_.forward(b.inputs), b.labels).backward();
     for (size_t i = 0; i < layers.size(); ++i) {
-      const auto& g = layers[i].layer->weight.grad();
+      const auto& g = layers[i].weight.grad();
       out[i].first.add_(g);
       out[i].second.add_(g * g);
     }
@@ -147,25 +147,31 @@ std::vector<std::pair<at::Tensor, at::Tensor>> DataCalibration::gradients(int64_
 }
 
 at::Tensor DataCalibration::layer_inputs(const std::string& name, int64_t count) {
-  std::shared_ptr<PrunableLayerImpl> layer;
-  for (auto& e : masks_.layers())
-    if (e.name == name) layer = e.layer;
-  if (!layer) throw std::invalid_argument(fmt::format("no prunable layer named '{}'", name));
+  const auto& layers = masks_.layers();
+  size_t index = layers.size();
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (layers[i].name == name) index = i;
+  if (index == layers.size()) throw std::invalid_argument(fmt::format("no prunable layer named '{}'", name));
   std::vector<at::Tensor> inputs;
-  // The hook captures a local: it must be gone (and the mode restored) however this ends.
+  // The observer captures a local: it must be gone (and the mode restored) however this ends.
   struct Cleanup {
-    PrunableLayerImpl& layer;
-    Network& net;
+    Model& net;
     bool was_training;
     ~Cleanup() {
-      layer.hook = nullptr;
+      net.set_observer({});
       net.train(was_training);
     }
-  } cleanup{*layer, net_, net_.is_training()};
-  layer->hook = [&](const at::Tensor& in, const at::Tensor&) { inputs.push_back(in.detach().clone()); };
+  } cleanup{net_, net_.is_training()};
+  net_.set_observer([&](size_t i, const at::Tensor& in, const at::Tensor&) {
+    if (i == index) inputs.push_back(in.detach().clone());
+  });
   net_.eval();
   c10::InferenceMode guard;
   for (auto& b : batches(count)) net_.forward(b.inputs);
+  if (inputs.empty())
+    throw std::runtime_error(fmt::format("layer '{}' received no input in a forward pass (its weight is used "
+                                         "outside its own forward, e.g. by attention): keep it dense",
+                                         name));
   return at::cat(inputs, 0);
 }
 

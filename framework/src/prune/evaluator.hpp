@@ -17,7 +17,7 @@ namespace prunelab {
 /// Evaluates hypothetical per-unit ratios on the validation split without touching the masks.
 class StepEvaluator : public Evaluator {
  public:
-  StepEvaluator(Network& net, MaskSet& masks, const UnitLayout& layout, const TensorDataset& val,
+  StepEvaluator(Model& net, MaskSet& masks, const UnitLayout& layout, const TensorDataset& val,
                 int64_t batch_size, c10::Device device);
   /// The slice scores of the current step (set by prune_step before the policy runs).
   void set_scores(const std::vector<at::Tensor>* scores) { scores_ = scores; }
@@ -37,7 +37,7 @@ class StepEvaluator : public Evaluator {
 
  private:
   LayerMasks hypothetical_masks(const std::vector<double>& ratios);
-  Network& net_;
+  Model& net_;
   MaskSet& masks_;
   const UnitLayout& layout_;
   const TensorDataset& val_;
@@ -52,14 +52,14 @@ class StepEvaluator : public Evaluator {
 /// so BatchNorm statistics are left untouched.
 class DataCalibration : public Calibration {
  public:
-  DataCalibration(Network& net, MaskSet& masks, const TensorDataset& train, int64_t batch_size,
+  DataCalibration(Model& net, MaskSet& masks, const TensorDataset& train, int64_t batch_size,
                   uint64_t seed, c10::Device device);
   std::vector<Batch> batches(int64_t count) override;
   std::vector<std::pair<at::Tensor, at::Tensor>> gradients(int64_t count) override;
   at::Tensor layer_inputs(const std::string& layer, int64_t count) override;
 
  private:
-  Network& net_;
+  Model& net_;
   MaskSet& masks_;
   const TensorDataset& train_;
   int64_t batch_size_;

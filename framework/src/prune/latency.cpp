@@ -1,6 +1,5 @@
 #include "prune/latency.hpp"
 
-#include "models/fold_bn.hpp"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -19,7 +18,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-double timed_forward(Network& net, const at::Tensor& x, c10::Device device) {
+double timed_forward(Model& net, const at::Tensor& x, c10::Device device) {
   const auto t0 = std::chrono::steady_clock::now();
   auto y = net.forward(x);
   if (device.is_cuda()) y.cpu();  // wait for the kernels, not just their launch
@@ -28,7 +27,7 @@ double timed_forward(Network& net, const at::Tensor& x, c10::Device device) {
 }  // namespace
 
 // Median ms of each model, passes alternating model by model so load drift hits all alike.
-static std::vector<double> median_latencies(const std::vector<Network*>& nets, const InputShape& shape, int64_t batch,
+static std::vector<double> median_latencies(const std::vector<Model*>& nets, const InputShape& shape, int64_t batch,
                                      int repeats, int warmup, c10::Device device) {
   std::vector<bool> training;
   for (auto* n : nets) {
@@ -38,8 +37,8 @@ static std::vector<double> median_latencies(const std::vector<Network*>& nets, c
   std::vector<std::vector<double>> times(nets.size());
   {
     // Timed as deployed: BatchNorm folded into the convs (restored exactly afterwards).
-    std::vector<std::unique_ptr<BatchNormFolding>> folded;
-    for (auto* n : nets) folded.push_back(std::make_unique<BatchNormFolding>(*n));
+    std::vector<std::unique_ptr<BatchNormFold>> folded;
+    for (auto* n : nets) folded.push_back(n->fold_batchnorm());
     c10::InferenceMode guard;
     auto x = to_model_layout(at::randn({batch, shape.channels, shape.height, shape.width}).to(device));
     for (int i = 0; i < warmup; ++i)
@@ -55,13 +54,13 @@ static std::vector<double> median_latencies(const std::vector<Network*>& nets, c
   return out;
 }
 
-LatencyPair compare_latency(Network& a, Network& b, const InputShape& shape, int64_t batch,
+LatencyPair compare_latency(Model& a, Model& b, const InputShape& shape, int64_t batch,
                             int repeats, int warmup, c10::Device device) {
   const auto ms = median_latencies({&a, &b}, shape, batch, repeats, warmup, device);
   return {ms[0], ms[1]};
 }
 
-double latency_ms(Network& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
+double latency_ms(Model& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
                   c10::Device device) {
   return median_latencies({&net}, shape, batch, repeats, warmup, device)[0];
 }

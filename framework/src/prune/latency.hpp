@@ -1,7 +1,7 @@
 #pragma once
 /// Measured inference latency: the figure a user's deployment sees, next to the theoretical one.
 
-#include "models/network.hpp"
+#include "models/model.hpp"
 
 #include <c10/core/Device.h>
 
@@ -13,13 +13,13 @@ struct LatencyPair {
 
 /// Median wall time of one inference-mode forward pass of `a` and of `b` on a random batch of
 /// `batch` inputs shaped `shape`, after `warmup` untimed passes each, with BatchNorm folded into
-/// the convs as a deployment would (BatchNormFolding). The two models alternate
+/// the convs as a deployment would (Model::fold_batchnorm; models that cannot fold run unfolded). The two models alternate
 /// pass by pass, so drift in the machine's load hits both alike. Threads are whatever is set.
-LatencyPair compare_latency(Network& a, Network& b, const InputShape& shape, int64_t batch,
+LatencyPair compare_latency(Model& a, Model& b, const InputShape& shape, int64_t batch,
                             int repeats, int warmup, c10::Device device);
 
 /// Median milliseconds of one inference-mode forward pass of `net` alone (see compare_latency).
-double latency_ms(Network& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
+double latency_ms(Model& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
                   c10::Device device);
 
 }  // namespace prunelab

@@ -1,6 +1,5 @@
 #include "prune/latency_table.hpp"
 
-#include "models/layers.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -16,31 +15,35 @@ namespace prunelab {
 LatencyTable::LatencyTable(SearchStore* store, int64_t batch, c10::Device device)
     : store_(store), batch_(batch), device_(device) {}
 
-std::string LatencyTable::geometry_key(const PrunableLayerImpl& layer) const {
+std::string LatencyTable::geometry_key(const ModelLayer& layer) const {
   // Everything but the channel counts that decides the layer's time, and the machine setting.
   std::string shape = "linear";
-  if (auto conv = dynamic_cast<const Conv2dLayerImpl*>(&layer)) {
+  if (layer.kind == LayerKind::Conv2d) {
     if (layer.in_hw.size() != 2) throw std::logic_error("latency table: layer has not seen an input yet");
-    const auto& s = conv->spec();
-    shape = fmt::format("conv k{} s{} p{} bias{} in{}x{}", s.kernel, s.stride, s.padding, s.bias ? 1 : 0,
-                        layer.in_hw[0], layer.in_hw[1]);
+    if (layer.conv.groups != 1 || !layer.conv.known)
+      throw std::runtime_error(fmt::format("latency table: layer '{}' is a grouped conv, which it cannot time yet", layer.name));
+    const auto& s = layer.conv;
+    shape = fmt::format("conv k{} s{} p{} bias{} in{}x{}", layer.weight.size(2), s.stride, s.padding,
+                        layer.bias.defined() ? 1 : 0, layer.in_hw[0], layer.in_hw[1]);
+    if (s.dilation != 1) shape += fmt::format(" d{}", s.dilation);
+    if (layer.weight.size(2) != layer.weight.size(3)) shape += fmt::format(" kw{}", layer.weight.size(3));
   } else if (layer.bias.defined()) {
     shape = "linear bias1";
   }
   return fmt::format("{} batch{} threads{} {}", shape, batch_, at::get_num_threads(), device_.str());
 }
 
-double LatencyTable::measure(const PrunableLayerImpl& layer, int64_t in, int64_t out) const {
+double LatencyTable::measure(const ModelLayer& layer, int64_t in, int64_t out) const {
   c10::InferenceMode guard;
   const auto opts = at::TensorOptions().device(device_);
   at::Tensor x, w, b;
   std::function<at::Tensor()> run;
-  if (auto conv = dynamic_cast<const Conv2dLayerImpl*>(&layer)) {
-    const auto& s = conv->spec();
+  if (layer.kind == LayerKind::Conv2d) {
+    const auto s = layer.conv;
     x = at::randn({batch_, in, layer.in_hw[0], layer.in_hw[1]}, opts).contiguous(at::MemoryFormat::ChannelsLast);
-    w = at::randn({out, in, s.kernel, s.kernel}, opts).contiguous(at::MemoryFormat::ChannelsLast);
-    if (s.bias) b = at::randn({out}, opts);
-    run = [&, s] { return at::conv2d(x, w, b, {s.stride, s.stride}, {s.padding, s.padding}); };
+    w = at::randn({out, in, layer.weight.size(2), layer.weight.size(3)}, opts).contiguous(at::MemoryFormat::ChannelsLast);
+    if (layer.bias.defined()) b = at::randn({out}, opts);
+    run = [&, s] { return at::conv2d(x, w, b, {s.stride, s.stride}, {s.padding, s.padding}, {s.dilation, s.dilation}); };
   } else {
     x = at::randn({batch_, in}, opts);
     w = at::randn({out, in}, opts);
@@ -60,7 +63,7 @@ double LatencyTable::measure(const PrunableLayerImpl& layer, int64_t in, int64_t
   return ms[ms.size() / 2];
 }
 
-double LatencyTable::layer_ms(const PrunableLayerImpl& layer, int64_t in, int64_t out) {
+double LatencyTable::layer_ms(const ModelLayer& layer, int64_t in, int64_t out) {
   if (in <= 0 || out <= 0) return 0.0;
   const auto key = geometry_key(layer);
   auto it = table_.find(key);
@@ -87,7 +90,7 @@ double LatencyTable::model_ms(const MaskSet& masks, const std::vector<at::Tensor
     const int64_t out = channel_masks[i].ne(0).sum().item<int64_t>();
     // An input channel (a column for a linear layer) is live if any output still reads it.
     const auto live_in = w.dim() == 4 ? w.ne(0).any(0).flatten(1).any(1) : w.ne(0).any(0);
-    total += layer_ms(*layers[i].layer, live_in.sum().item<int64_t>(), out);
+    total += layer_ms(layers[i], live_in.sum().item<int64_t>(), out);
   }
   return total;
 }

@@ -25,14 +25,14 @@ class LatencyTable {
   double model_ms(const MaskSet& masks, const std::vector<at::Tensor>& weight_masks,
                   const std::vector<at::Tensor>& channel_masks);
   /// One layer's entry (measured on first use).
-  double layer_ms(const PrunableLayerImpl& layer, int64_t in, int64_t out);
+  double layer_ms(const ModelLayer& layer, int64_t in, int64_t out);
 
   /// Saves entries measured since the last call to the store.
   void flush();
 
  private:
-  std::string geometry_key(const PrunableLayerImpl& layer) const;
-  double measure(const PrunableLayerImpl& layer, int64_t in, int64_t out) const;
+  std::string geometry_key(const ModelLayer& layer) const;
+  double measure(const ModelLayer& layer, int64_t in, int64_t out) const;
 
   SearchStore* store_;
   int64_t batch_;

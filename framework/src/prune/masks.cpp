@@ -5,39 +5,43 @@
 
 namespace prunelab {
 
-MaskSet::MaskSet(Network& net) : layers_(net.prunable_layers()), groups_(net.channel_groups()) {
-  for (auto& e : layers_) {
-    masks_.push_back(at::ones_like(e.layer->weight));
-    channel_masks_.push_back(at::ones({e.layer->weight.size(0)}, e.layer->weight.options()));
+MaskSet::MaskSet(Model& model) : model_(model), groups_(model.channel_groups()) {
+  for (auto& l : model.layers()) {
+    masks_.push_back(at::ones_like(l.weight));
+    channel_masks_.push_back(at::ones({l.weight.size(0)}, l.weight.options()));
   }
 }
 
 namespace {
 // The per-output-channel tensors a channel mask covers: bias, BatchNorm scale and shift.
 template <typename F>
-void for_channel_params(const PrunableEntry& e, F&& f) {
-  if (e.layer->bias.defined()) f(e.layer->bias);
-  if (e.bn) {
-    f(e.bn->weight);
-    f(e.bn->bias);
+void for_channel_params(const ModelLayer& l, F&& f) {
+  if (l.bias.defined()) f(l.bias);
+  if (l.bn.defined()) {
+    f(l.bn.weight);
+    if (l.bn.bias.defined()) f(l.bn.bias);
   }
 }
 }  // namespace
 
 void MaskSet::apply() {
   at::NoGradGuard no_grad;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i].layer->weight.mul_(masks_[i]);
-    for_channel_params(layers_[i], [&](at::Tensor& t) { t.mul_(channel_masks_[i]); });
+  const auto& ls = layers();
+  for (size_t i = 0; i < ls.size(); ++i) {
+    at::Tensor(ls[i].weight).mul_(masks_[i]);
+    for_channel_params(ls[i], [&](const at::Tensor& t) { at::Tensor(t).mul_(channel_masks_[i]); });
   }
 }
 
 void MaskSet::mask_gradients() {
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    auto& g = layers_[i].layer->weight.mutable_grad();
+  const auto& ls = layers();
+  for (size_t i = 0; i < ls.size(); ++i) {
+    at::Tensor w = ls[i].weight;
+    auto& g = w.mutable_grad();
     if (g.defined()) g.mul_(masks_[i]);
-    for_channel_params(layers_[i], [&](at::Tensor& t) {
-      auto& tg = t.mutable_grad();
+    for_channel_params(ls[i], [&](const at::Tensor& t) {
+      at::Tensor p = t;
+      auto& tg = p.mutable_grad();
       if (tg.defined()) tg.mul_(channel_masks_[i]);
     });
   }
@@ -45,21 +49,24 @@ void MaskSet::mask_gradients() {
 
 std::vector<LayerView> MaskSet::views() {
   std::vector<LayerView> out;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    auto& e = layers_[i];
+  const auto& ls = layers();
+  for (size_t i = 0; i < ls.size(); ++i) {
+    const auto& l = ls[i];
     LayerView v;
-    v.name = e.name;
-    v.kind = e.layer->kind();
-    v.weight = e.layer->weight;
+    v.name = l.name;
+    v.kind = l.kind;
+    v.weight = l.weight;
     v.mask = masks_[i];
-    v.bias = e.layer->bias;
-    if (e.bn) v.bn_gamma = e.bn->weight;
-    v.output_hw = e.layer->out_hw;
-    if (auto conv = std::dynamic_pointer_cast<Conv2dLayerImpl>(e.layer)) {
-      v.stride = conv->spec().stride;
-      v.padding = conv->spec().padding;
-    }
-    v.dense_macs = e.layer->weight.numel() * e.layer->macs_per_weight();
+    v.bias = l.bias;
+    if (l.bn.defined()) v.bn_gamma = l.bn.weight;
+    v.output_hw = l.out_hw;
+    v.stride = l.conv.stride;
+    v.padding = l.conv.padding;
+    v.dilation = l.conv.dilation;
+    v.groups = l.conv.groups;
+    v.geometry_known = l.conv.known;
+    v.prunable = l.prunable;
+    v.dense_macs = l.weight.numel() * l.macs_per_weight;
     out.push_back(std::move(v));
   }
   return out;

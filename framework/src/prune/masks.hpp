@@ -1,7 +1,8 @@
 #pragma once
 /// The framework's per-layer masks: the only place that decides which weights are zero.
 
-#include "models/network.hpp"
+#include "models/model.hpp"
+#include "train/weight_constraint.hpp"
 
 #include <prunelab/layer.hpp>
 
@@ -9,12 +10,13 @@
 
 namespace prunelab {
 
-class MaskSet {
+class MaskSet : public WeightConstraint {
  public:
-  /// One all-ones mask per prunable layer of `net`, in the network's layer order.
-  explicit MaskSet(Network& net);
+  /// One all-ones mask per conv/linear layer of `model`, in the model's layer order.
+  explicit MaskSet(Model& model);
 
-  const std::vector<PrunableEntry>& layers() const { return layers_; }
+  Model& model() { return model_; }
+  const std::vector<ModelLayer>& layers() const { return model_.layers(); }
   /// Weight masks, one per layer, weight-shaped.
   std::vector<at::Tensor>& masks() { return masks_; }
   /// Output-channel masks, one [out] per layer: applied to the layer's bias and to the scale and
@@ -22,7 +24,7 @@ class MaskSet {
   /// All ones except under channel granularity.
   std::vector<at::Tensor>& channel_masks() { return channel_masks_; }
   const std::vector<ChannelGroup>& groups() const { return groups_; }
-  size_t size() const { return layers_.size(); }
+  size_t size() const { return masks_.size(); }
 
   /// Zero every masked weight, bias and BatchNorm entry (after each optimizer step, after
   /// loading, after pruning).
@@ -32,8 +34,12 @@ class MaskSet {
   /// Plugin-facing views sharing storage with weights and masks.
   std::vector<LayerView> views();
 
+  // WeightConstraint: what the trainer calls around every optimizer step.
+  void before_step() override { mask_gradients(); }
+  void after_step() override { apply(); }
+
  private:
-  std::vector<PrunableEntry> layers_;
+  Model& model_;
   std::vector<ChannelGroup> groups_;
   std::vector<at::Tensor> masks_, channel_masks_;
 };

@@ -1,32 +1,29 @@
 #pragma once
 /// Physical channel pruning: dead channels leave the network, so it really is smaller and faster.
 
-#include "models/network.hpp"
-
-#include <c10/core/Device.h>
+#include "models/model.hpp"
 
 #include <memory>
 
 namespace prunelab {
 
-/// Removes, in place, every channel of every declared channel group that provably outputs zero:
-/// each producer's weight row, bias and BatchNorm scale and shift are zero. The producers lose
-/// the output channel (and its BatchNorm entries), the consumers the matching input columns. The
-/// rule reads the tensors, not masks, so the result computes exactly what `net` computed. A
+/// Removes, in place, every channel of every channel group that provably outputs zero: each
+/// producer's weight row, bias and BatchNorm scale and shift are zero. The producers lose the
+/// output channel (and its BatchNorm entries), the consumers the matching input columns. The
+/// rule reads the tensors, not masks, so the result computes exactly what `model` computed. A
 /// group keeps at least one channel. Returns the number of channels removed.
-int64_t remove_dead_channels(Network& net);
+int64_t remove_dead_channels(Model& model);
 
-/// A physically pruned copy of `net` (a model named `model` built for `shape`).
-std::shared_ptr<Network> physical_copy(Network& net, const std::string& model, const InputShape& shape,
-                                       c10::Device device);
+/// A physically pruned copy of `model`.
+std::unique_ptr<Model> physical_copy(Model& model);
 
 struct OutputComparison {
   double max_diff = 0;   // largest |a - b|
   double max_abs_a = 0;  // largest |a|: the scale a tolerance is relative to
 };
 /// The two models' eval-mode outputs on `inputs` (no grad), compared; one forward pass each.
-OutputComparison compare_outputs(Network& a, Network& b, const at::Tensor& inputs);
+OutputComparison compare_outputs(Model& a, Model& b, const at::Tensor& inputs);
 /// compare_outputs(a, b, inputs).max_diff.
-double max_output_difference(Network& a, Network& b, const at::Tensor& inputs);
+double max_output_difference(Model& a, Model& b, const at::Tensor& inputs);
 
 }  // namespace prunelab

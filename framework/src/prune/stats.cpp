@@ -1,32 +1,28 @@
 #include "prune/stats.hpp"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 
 namespace prunelab {
 
-ModelStats measure(Network& net, const at::Tensor& probe) {
-  {
-    at::NoGradGuard no_grad;
-    const bool was_training = net.is_training();
-    net.eval();
-    net.forward(probe);
-    net.train(was_training);
-  }
+ModelStats measure(Model& model, const at::Tensor& probe) {
+  model.probe(probe);
+  at::NoGradGuard no_grad;
   ModelStats s;
-  for (const auto& p : net.parameters()) {
+  for (const auto& p : model.parameters()) {
     s.params += p.numel();
     s.params_nonzero += p.ne(0).sum().item<int64_t>();
   }
-  for (const auto& e : net.prunable_layers()) {
+  for (const auto& layer : model.layers()) {
     LayerStats l;
-    l.name = e.name;
-    l.kind = e.layer->kind() == LayerKind::Conv2d ? "conv2d" : "linear";
-    l.params = e.layer->weight.numel();
-    l.nonzero = e.layer->weight.ne(0).sum().item<int64_t>();
-    l.macs = l.params * e.layer->macs_per_weight();
-    l.macs_effective = l.nonzero * e.layer->macs_per_weight();
-    if (e.bn) {
-      const auto g = e.bn->weight.detach().abs();
+    l.name = layer.name;
+    l.kind = layer.kind == LayerKind::Conv2d ? "conv2d" : "linear";
+    l.params = layer.weight.numel();
+    l.nonzero = layer.weight.ne(0).sum().item<int64_t>();
+    l.macs = l.params * layer.macs_per_weight;
+    l.macs_effective = l.nonzero * layer.macs_per_weight;
+    if (layer.bn.defined()) {
+      const auto g = layer.bn.weight.detach().abs();
       l.bn_gamma_abs_mean = g.mean().item<double>();
       l.bn_gamma_small = g.lt(1e-2).to(at::kFloat).mean().item<double>();
     }

@@ -1,7 +1,7 @@
 #pragma once
 /// Sizes and costs computed from the actual tensors: parameters, nonzeros, sparsity, MACs.
 
-#include "models/network.hpp"
+#include "models/model.hpp"
 
 #include <cmath>
 #include <string>
@@ -29,8 +29,8 @@ struct ModelStats {
   double sparsity() const { return prunable ? 1.0 - double(prunable_nonzero) / double(prunable) : 0.0; }
 };
 
-/// Runs one no-grad forward on `probe` (one sample is enough) so conv output sizes are known,
-/// then counts. The probe forward runs in eval mode and restores the training flag.
-ModelStats measure(Network& net, const at::Tensor& probe);
+/// Runs Model::probe on `probe` (one sample is enough) so every layer's MACs are known, then
+/// counts from the tensors.
+ModelStats measure(Model& model, const at::Tensor& probe);
 
 }  // namespace prunelab

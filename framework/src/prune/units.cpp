@@ -29,6 +29,7 @@ at::Tensor along(const at::Tensor& v, int64_t dim, int64_t rank) {
 std::vector<PruneUnit> layer_units(const std::vector<LayerView>& layers, const Granularity& g) {
   std::vector<PruneUnit> out;
   for (size_t i = 0; i < layers.size(); ++i) {
+    if (!layers[i].prunable) continue;  // kept dense by the config: nothing to decide
     const auto shape = layers[i].weight.sizes();
     out.push_back({layers[i].name, {i}, numel(slice_grid_shape(g, shape)), weights_per_slice(g, shape), {}});
   }
@@ -70,16 +71,21 @@ UnitLayout::UnitLayout(MaskSet& masks, const Granularity& g) : masks_(masks), g_
   }
   for (const auto& group : masks.groups()) {
     if (group.residual && !g.coupled) continue;
+    bool kept_dense = false;
+    for (size_t p : group.producers) kept_dense = kept_dense || !layers[p].prunable;
+    if (kept_dense) continue;
     PruneUnit u{group.name, group.producers, group.channels, 0, {}};
-    for (size_t p : group.producers) u.weights_per_slice += layers[p].layer->weight[0].numel();
+    for (size_t p : group.producers) u.weights_per_slice += layers[p].weight[0].numel();
     for (const auto& c : group.consumers) u.consumers.push_back({c.layer, c.spatial});
     units_.push_back(std::move(u));
     groups_.push_back(group);
   }
   if (units_.empty())
     throw std::runtime_error(fmt::format(
-        "granularity '{}': the model declares no channel group{} (see ChannelGroup in models/network.hpp)",
-        g.name(), masks.groups().empty() ? "" : " without residual coupling; try scope: coupled"));
+        "granularity '{}': the model has no channel group{}", g.name(),
+        masks.groups().empty() ? " (channel groups of TorchScript models are not found yet: use element, pattern, "
+                                 "vector or kernel granularity)"
+                               : " in scope (try scope: coupled, or fewer keep_dense patterns)"));
 }
 
 std::vector<at::Tensor> UnitLayout::unit_scores(const std::vector<at::Tensor>& layer_scores) const {
@@ -99,11 +105,16 @@ LayerMasks UnitLayout::expand(const std::vector<at::Tensor>& unit_masks) const {
   const auto& layers = masks_.layers();
   LayerMasks out;
   if (!channel(g_)) {
+    // Layers without a unit (kept dense) keep the masks they have.
     for (size_t i = 0; i < layers.size(); ++i) {
+      out.weight.push_back(masks_.masks()[i].clone());
+      out.channel.push_back(masks_.channel_masks()[i].clone());
+    }
+    for (size_t u = 0; u < units_.size(); ++u) {
+      const size_t i = units_[u].layers.at(0);
       const auto& m = masks_.masks()[i];
       auto grid = slice_grid_shape(g_, m.sizes());
-      out.weight.push_back(expand_slice_mask(unit_masks[i].reshape(grid).to(m.scalar_type()), g_, m.sizes()).to(m.device()));
-      out.channel.push_back(masks_.channel_masks()[i].clone());
+      out.weight[i] = expand_slice_mask(unit_masks[u].reshape(grid).to(m.scalar_type()), g_, m.sizes()).to(m.device());
     }
     return out;
   }
@@ -133,7 +144,7 @@ double UnitLayout::measured_sparsity() const {
     // Written as ModelStats::sparsity() is, so the logged figure is the same to the last bit.
     int64_t total = 0, nonzero = 0;
     for (const auto& u : units_) {
-      const auto& w = layers[u.layers[0]].layer->weight;
+      const auto& w = layers[u.layers[0]].weight;
       total += w.numel();
       nonzero += w.ne(0).sum().item<int64_t>();
     }
@@ -143,7 +154,7 @@ double UnitLayout::measured_sparsity() const {
   for (const auto& u : units_) {
     at::Tensor nonzero_rows;
     for (size_t p : u.layers) {
-      const auto& w = layers[p].layer->weight;
+      const auto& w = layers[p].weight;
       auto rows = w.reshape({w.size(0), -1}).ne(0).sum(1);
       nonzero_rows = nonzero_rows.defined() ? nonzero_rows + rows : rows;
     }

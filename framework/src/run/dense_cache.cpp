@@ -1,5 +1,6 @@
 #include "run/dense_cache.hpp"
 
+#include "core/errors.hpp"
 #include "run/plan.hpp"
 #include "run/progress.hpp"
 #include "train/trainer.hpp"
@@ -14,42 +15,33 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <cctype>
 #include <unistd.h>
 
 namespace prunelab {
 
-void save_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
-  archive.save_to(tmp);
-  std::filesystem::rename(tmp, path);
-}
-
-void save_network(Network& net, const std::string& path) {
-  torch::serialize::OutputArchive archive;
-  net.save(archive);
-  save_archive(archive, path);
-}
-
-void load_network(Network& net, const std::string& path, const c10::Device& device) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(path, device);
-  net.load(archive);
-}
-
-std::string DenseCache::checkpoint_path(const RunSpec& run) const {
-  return (std::filesystem::path(dir_) / fmt::format("dense-{}-{}.pt", run.model, run.dense_hash())).string();
+std::shared_ptr<Model> initial_model(const RunSpec& run, const InputShape& shape, const c10::Device& device,
+                                     int64_t seed) {
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  std::shared_ptr<Model> model = make_model(run.model, shape);
+  model->to(device);
+  return model;
 }
 
 namespace {
-// The dense training's starting point: the model initialised from the run's seed.
-std::shared_ptr<Network> initial_network(const RunSpec& run, const DataSplits& data, const c10::Device& device) {
-  torch::manual_seed(static_cast<uint64_t>(run.seed));
-  auto net = make_network(run.model, data.shape);
-  net->to(device);
-  return net;
+// A label as a file-name part: a user's model name may hold anything.
+std::string file_part(const std::string& label) {
+  std::string out;
+  for (char c : label) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
+  return out.substr(0, 40);
+}
+}  // namespace
+
+std::string DenseCache::checkpoint_path(const RunSpec& run) const {
+  return (std::filesystem::path(dir_) / fmt::format("dense-{}-{}.pt", file_part(run.model.label()), run.dense_hash())).string();
 }
 
+namespace {
 // Sidecar with the dense model's metrics and the exact settings that produced it.
 void write_meta(const std::string& path, const DenseModel& m, const RunSpec& run) {
   const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());  // two runners may write it at once
@@ -84,13 +76,20 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
 
   DenseModel m;
   m.hash = hash;
-  m.net = initial_network(run, data, device);
+  m.net = initial_model(run, data.shape, device, run.seed);
   const std::string path = checkpoint_path(run), meta = path + ".meta";
   if (std::filesystem::exists(path) && read_meta(meta, m)) {
     progress.phase("loading cached dense model");
-    load_network(*m.net, path, device);
-    m.from_cache = true;
-  } else {
+    try {
+      load_state(*m.net, path, device);
+      m.from_cache = true;
+    } catch (const std::exception& e) {
+      // Derived data: an unreadable entry (truncated, an older format) is rebuilt, not fatal.
+      progress.message(fmt::format("dense cache {} is unreadable ({}): training it again", path, one_line(e)));
+      m.net = initial_model(run, data.shape, device, run.seed);
+    }
+  }
+  if (!m.from_cache) {
     progress.phase("dense training");
     const auto t0 = std::chrono::steady_clock::now();
     const auto steps = dense_training_steps(run, data.train.size());
@@ -100,21 +99,22 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
     progress.phase("dense evaluation");
     m.top1_val = evaluate(*m.net, data.val, run.eval.batch_size, device).top1;
     m.top1 = evaluate(*m.net, data.test, run.eval.batch_size, device).top1;
-    save_network(*m.net, path);
+    save_state(*m.net, path);
     write_meta(meta, m, run);
-    progress.message(fmt::format("dense {} seed {}: test top-1 {:.2f}%, val {:.2f}% ({:.0f}s) -> {}", run.model,
+    progress.message(fmt::format("dense {} seed {}: test top-1 {:.2f}%, val {:.2f}% ({:.0f}s) -> {}", run.model.label(),
                                  run.seed, 100 * m.top1, 100 * m.top1_val, m.train_seconds, path));
   }
   return memo_.emplace(hash, std::move(m)).first->second;
 }
 
-std::shared_ptr<Network> DenseCache::snapshot(const RunSpec& run, const DataSplits& data, const c10::Device& device,
+std::shared_ptr<Model> DenseCache::snapshot(const RunSpec& run, const DataSplits& data, const c10::Device& device,
                                               Progress& progress, int64_t step) {
-  auto net = initial_network(run, data, device);
+  auto net = initial_model(run, data.shape, device, run.seed);
   if (step <= 0) return net;
-  const auto path = (std::filesystem::path(dir_) / fmt::format("dense-{}-{}-step{}.pt", run.model, run.dense_hash(), step)).string();
+  const auto path = (std::filesystem::path(dir_) / fmt::format("dense-{}-{}-step{}.pt", file_part(run.model.label()),
+                                                               run.dense_hash(), step)).string();
   if (std::filesystem::exists(path)) {
-    load_network(*net, path, device);
+    load_state(*net, path, device);
     return net;
   }
   progress.phase(fmt::format("replaying dense training to step {}", step));
@@ -122,7 +122,7 @@ std::shared_ptr<Network> DenseCache::snapshot(const RunSpec& run, const DataSpli
   if (step > total) throw std::runtime_error(fmt::format("rewind step {} is beyond the dense training ({} steps)", step, total));
   TrainSession session(*net, data.train, run.train.optim, total, static_cast<uint64_t>(run.seed), device);
   session.run(step, nullptr, [&](const TrainProgress& p) { progress.train(p.step, p.total, p.loss); });
-  save_network(*net, path);
+  save_state(*net, path);
   return net;
 }
 

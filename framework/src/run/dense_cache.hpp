@@ -3,10 +3,9 @@
 
 #include "config/experiment.hpp"
 #include "data/dataset.hpp"
-#include "models/network.hpp"
+#include "models/model.hpp"
 
 #include <c10/core/Device.h>
-#include <torch/serialize/output-archive.h>
 
 #include <map>
 #include <memory>
@@ -18,7 +17,7 @@ class Progress;
 
 struct DenseModel {
   std::string hash;
-  std::shared_ptr<Network> net;
+  std::shared_ptr<Model> net;
   double top1 = 0, top1_val = 0;  // test and validation accuracy, 0..1
   double train_seconds = 0;       // when it was trained (0 if it came from the cache)
   bool from_cache = false;
@@ -34,7 +33,7 @@ class DenseCache {
   /// The dense training's state after `step` optimizer steps (0 = the initialisation), for
   /// lottery-ticket rewinding. Training is deterministic, so the first `step` steps are replayed
   /// (same seed, batch order and LR schedule as the full training) and the result cached.
-  std::shared_ptr<Network> snapshot(const RunSpec& run, const DataSplits& data, const c10::Device& device,
+  std::shared_ptr<Model> snapshot(const RunSpec& run, const DataSplits& data, const c10::Device& device,
                                     Progress& progress, int64_t step);
 
  private:
@@ -42,11 +41,8 @@ class DenseCache {
   std::map<std::string, DenseModel> memo_;
 };
 
-/// Writes an archive to `path` through a per-process temporary file and a rename: a killed
-/// runner never leaves half a file, and two runners writing the same path do not mix.
-void save_archive(torch::serialize::OutputArchive& archive, const std::string& path);
-/// Saves and loads a network's parameters and buffers (through save_archive).
-void save_network(Network& net, const std::string& path);
-void load_network(Network& net, const std::string& path, const c10::Device& device);
+/// The run's model, freshly initialised from the run's seed (or as its file has it), on `device`.
+std::shared_ptr<Model> initial_model(const RunSpec& run, const InputShape& shape, const c10::Device& device,
+                                     int64_t seed);
 
 }  // namespace prunelab

@@ -18,7 +18,7 @@ namespace prunelab {
 
 namespace {
 // Bump when the meaning of a pruning step changes in a way the settings below do not show.
-constexpr int kFormat = 1;
+constexpr int kFormat = 2;  // 2: model state as write_state() (any model kind)
 }  // namespace
 
 std::string FirstStepCache::key(const std::string& state_key, const RunSpec& run, double first_target) {
@@ -32,13 +32,13 @@ std::string FirstStepCache::path(const std::string& key) const {
   return (std::filesystem::path(dir_) / fmt::format("first-step-{}.pt", key)).string();
 }
 
-std::optional<CachedFirstStep> FirstStepCache::load(const std::string& key, Network& net, MaskSet& masks,
+std::optional<CachedFirstStep> FirstStepCache::load(const std::string& key, Model& net, MaskSet& masks,
                                                     const c10::Device& device) const {
   const auto file = path(key);
   if (!std::filesystem::exists(file)) return std::nullopt;
   torch::serialize::InputArchive archive;
   archive.load_from(file, device);
-  net.load(archive);
+  read_state(net, archive, file);
   at::NoGradGuard no_grad;
   for (size_t i = 0; i < masks.size(); ++i) {
     at::Tensor m, c;
@@ -59,9 +59,9 @@ std::optional<CachedFirstStep> FirstStepCache::load(const std::string& key, Netw
   return step;
 }
 
-void FirstStepCache::save(const std::string& key, Network& net, MaskSet& masks, const CachedFirstStep& step) const {
+void FirstStepCache::save(const std::string& key, Model& net, MaskSet& masks, const CachedFirstStep& step) const {
   torch::serialize::OutputArchive archive;
-  net.save(archive);
+  write_state(net, archive);
   for (size_t i = 0; i < masks.size(); ++i) {
     archive.write(fmt::format("prunelab_mask_{}", i), masks.masks()[i], /*is_buffer=*/true);
     archive.write(fmt::format("prunelab_channel_mask_{}", i), masks.channel_masks()[i], /*is_buffer=*/true);

@@ -7,7 +7,7 @@
 /// ratios) from disk and log which run computed it instead of searching again.
 
 #include "config/experiment.hpp"
-#include "models/network.hpp"
+#include "models/model.hpp"
 #include "prune/masks.hpp"
 
 #include <c10/core/Device.h>
@@ -33,9 +33,9 @@ class FirstStepCache {
   static std::string key(const std::string& state_key, const RunSpec& run, double first_target);
 
   /// Loads the pruned state into `net` and `masks` if the step was cached.
-  std::optional<CachedFirstStep> load(const std::string& key, Network& net, MaskSet& masks, const c10::Device& device) const;
+  std::optional<CachedFirstStep> load(const std::string& key, Model& net, MaskSet& masks, const c10::Device& device) const;
   /// Stores the pruned state (write-then-rename: a killed runner never leaves half a file).
-  void save(const std::string& key, Network& net, MaskSet& masks, const CachedFirstStep& step) const;
+  void save(const std::string& key, Model& net, MaskSet& masks, const CachedFirstStep& step) const;
 
  private:
   std::string path(const std::string& key) const;

@@ -1,7 +1,7 @@
 #pragma once
 /// `runner eval`: a saved pruned model, loaded on its own, evaluated on its test split.
 
-#include "models/model_file.hpp"
+#include "run/model_file.hpp"
 #include "prune/stats.hpp"
 
 #include <cmath>
@@ -16,7 +16,7 @@ struct ModelEvaluation {
   double latency_b1_ms = std::nan(""), latency_b64_ms = std::nan("");  // NaN: not measured
 };
 
-/// Loads `path`, re-applies its masks (a masked model), evaluates on the test split of the data
+/// Loads `path` (pruned weights are saved as zeros), evaluates on the test split of the data
 /// it was trained on, counts parameters and MACs, and times it when latency_repeats > 0.
 ModelEvaluation evaluate_model_file(const std::string& path, c10::Device device, int64_t batch_size,
                                     int latency_repeats);

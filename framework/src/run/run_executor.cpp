@@ -1,7 +1,6 @@
 #include "run/run_executor.hpp"
 
 #include "plugin/registry.hpp"
-#include "models/model_file.hpp"
 #include "prune/evaluator.hpp"
 #include "prune/latency.hpp"
 #include "prune/physical.hpp"
@@ -9,6 +8,7 @@
 #include "prune/stats.hpp"
 #include "run/dense_cache.hpp"
 #include "run/first_step_cache.hpp"
+#include "run/model_file.hpp"
 #include "run/plan.hpp"
 #include "run/progress.hpp"
 #include "run/search_store.hpp"
@@ -36,7 +36,7 @@ constexpr double kSparsityTolerance = 0.01;
 // Pruned weights must stay exactly zero; anything else is a framework bug, not a result.
 void check_masks_hold(MaskSet& masks) {
   for (size_t i = 0; i < masks.size(); ++i) {
-    const auto& w = masks.layers()[i].layer->weight;
+    const auto& w = masks.layers()[i].weight;
     // Only pruned positions are looked at, so inf/NaN in kept weights cannot hide or fake a leak.
     const bool leaked = w.detach().masked_select(masks.masks()[i].eq(0)).ne(0).any().item<bool>();
     if (leaked)
@@ -58,10 +58,10 @@ std::vector<double> layer_ratios(const UnitLayout& layout, size_t layers, const 
 
 // Builds the physically pruned model, checks it against the masked one, and fills the step's
 // physical and latency figures.
-std::shared_ptr<Network> measure_physical(Network& net, Network& dense, const RunSpec& run, const DataSplits& data,
-                                          const at::Tensor& probe, const at::Tensor& check_batch, RunContext& ctx,
-                                          StepRecord& rec, bool time_it) {
-  auto physical = physical_copy(net, run.model, data.shape, ctx.device);
+std::unique_ptr<Model> measure_physical(Model& net, Model& dense, const RunSpec& run, const DataSplits& data,
+                                        const at::Tensor& probe, const at::Tensor& check_batch, RunContext& ctx,
+                                        StepRecord& rec, bool time_it) {
+  auto physical = physical_copy(net);
   rec.physical = measure(*physical, probe);
   const auto check = compare_outputs(net, *physical, check_batch);
   rec.physical_max_diff = check.max_diff;
@@ -89,9 +89,7 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
   const DenseModel& dense = ctx.dense.get(run, data, ctx.device, ctx.progress);
   auto probe = data.val.images.narrow(0, 0, 1).to(ctx.device);
 
-  torch::manual_seed(static_cast<uint64_t>(run.seed));
-  auto net = make_network(run.model, data.shape);
-  net->to(ctx.device);
+  auto net = initial_model(run, data.shape, ctx.device, run.seed);
   copy_state(*dense.net, *net);
   const ModelStats dense_stats = measure(*net, probe);
   ctx.store.set_dense(run_id, {dense.hash, dense.top1, dense.top1_val, dense_stats.params, dense_stats.macs});
@@ -107,7 +105,7 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
   StepEvaluator evaluator(*net, masks, layout, data.val, run.eval.batch_size, ctx.device);
   // The batch on which masked and physically pruned outputs must agree.
   const auto check_batch = to_model_layout(data.test.images.narrow(0, 0, std::min<int64_t>(64, data.test.size())).to(ctx.device));
-  std::shared_ptr<Network> physical;
+  std::unique_ptr<Model> physical;
   DataCalibration calibration(*net, masks, data.train, run.finetune.optim.batch_size,
                               static_cast<uint64_t>(run.seed), ctx.device);
   // Cached first steps and search curves are keyed by the framework's and the plugins' code too.
@@ -147,11 +145,11 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
     }
     if (step.rewind_to_step >= 0) {
       // Lottery ticket: survivors restart from the dense run's early state (or a fresh draw).
-      std::shared_ptr<Network> start;
+      std::shared_ptr<Model> start;
       if (step.random_reinit) {
-        torch::manual_seed(static_cast<uint64_t>(run.seed) * 2654435761ULL + 17ULL);
-        start = make_network(run.model, data.shape);
-        start->to(ctx.device);
+        RunSpec fresh = run;
+        fresh.model.init = "seed";  // a TorchScript model too gets new values, not its file's
+        start = initial_model(fresh, data.shape, ctx.device, run.seed * 2654435761LL + 17LL);
       } else {
         start = ctx.dense.snapshot(run, data, ctx.device, ctx.progress, step.rewind_to_step);
       }
@@ -215,9 +213,9 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
     ctx.store.add_step(run_id, rec);
     ctx.progress.metric(fmt::format("sparsity {:.3f} top1 {:.2f}%", rec.achieved_sparsity, 100 * rec.top1));
     if (i + 1 == plan.size() && run.eval.save_models && !ctx.models_dir.empty()) {
-      ModelFileInfo info{run.model, data.shape, run.data, "masked", run.hash(), run.granularity.name(), rec.top1};
+      ModelFileInfo info{run.model.label(), data.shape, run.data, "masked", run.hash(), run.granularity.name(), rec.top1};
       const auto base = std::filesystem::path(ctx.models_dir) / run.experiment / run.hash();
-      save_model_file(base.string() + "-masked.pt", *net, info, &masks.masks());
+      save_model_file(base.string() + "-masked.pt", *net, info);
       info.kind = "pruned";
       save_model_file(base.string() + "-pruned.pt", *physical, info);
       ctx.store.set_model_path(run_id, base.string() + "-pruned.pt");

@@ -143,7 +143,7 @@ RunClaim ResultStore::claim_run(const RunSpec& run, const RunEnvironment& env) {
   ins.bind(i++, static_cast<int64_t>(run.index));
   ins.bind(i++, run.canonical_json());
   ins.bind(i++, static_cast<int64_t>(run.seed));
-  ins.bind(i++, run.model);
+  ins.bind(i++, run.model.label());
   ins.bind(i++, run.data.dataset);
   ins.bind(i++, run.criterion.label());
   ins.bind(i++, run.ratio_policy.label());

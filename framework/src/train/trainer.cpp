@@ -1,13 +1,10 @@
 #include "train/trainer.hpp"
 
-#include "models/fold_bn.hpp"
-#include "prune/masks.hpp"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/optim/sgd.h>
 
 #include <cmath>
@@ -23,19 +20,19 @@ double learning_rate(const OptimSpec& spec, int64_t t, int64_t total) {
   return spec.lr * 0.5 * (1.0 + std::cos(M_PI * frac));  // cosine
 }
 
-void add_regularizer_gradients(Network& net, const OptimSpec& spec) {
+void add_regularizer_gradients(Model& net, const OptimSpec& spec) {
   if (spec.bn_l1 == 0.0 && spec.group_lasso == 0.0) return;
   at::NoGradGuard no_grad;
   if (spec.bn_l1 != 0.0)
-    for (const auto& m : net.modules(/*include_self=*/false))
-      if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
-        auto& g = bn->weight.mutable_grad();
-        if (!g.defined()) g = at::zeros_like(bn->weight);
-        g.add_(bn->weight.sign(), spec.bn_l1);
-      }
+    for (const auto& bn : net.batchnorms()) {
+      at::Tensor w = bn.weight;
+      auto& g = w.mutable_grad();
+      if (!g.defined()) g = at::zeros_like(w);
+      g.add_(w.sign(), spec.bn_l1);
+    }
   if (spec.group_lasso != 0.0)
-    for (const auto& e : net.prunable_layers()) {
-      auto& w = e.layer->weight;
+    for (const auto& l : net.layers()) {
+      at::Tensor w = l.weight;
       auto& g = w.mutable_grad();
       if (!g.defined()) g = at::zeros_like(w);
       const auto rows = w.reshape({w.size(0), -1});
@@ -58,24 +55,24 @@ at::Tensor distillation_loss(const at::Tensor& student, const at::Tensor& teache
 struct TrainSession::State {
   torch::optim::SGD opt;
   BatchSampler sampler;
-  State(Network& net, const TensorDataset& data, const OptimSpec& spec, uint64_t seed)
+  State(Model& net, const TensorDataset& data, const OptimSpec& spec, uint64_t seed)
       : opt(net.parameters(), torch::optim::SGDOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weight_decay)),
         sampler(data, spec.batch_size, seed) {}
 };
 
-TrainSession::TrainSession(Network& net, const TensorDataset& data, const OptimSpec& spec, int64_t total_steps,
+TrainSession::TrainSession(Model& net, const TensorDataset& data, const OptimSpec& spec, int64_t total_steps,
                            uint64_t seed, const c10::Device& device)
     : net_(net), spec_(spec), total_(total_steps), device_(device),
       state_(std::make_unique<State>(net, data, spec, seed)) {}
 
 TrainSession::~TrainSession() = default;
 
-void TrainSession::set_teacher(Network* teacher, const DistillSpec& spec) {
+void TrainSession::set_teacher(Model* teacher, const DistillSpec& spec) {
   teacher_ = spec.weight > 0.0 ? teacher : nullptr;
   distill_ = spec;
 }
 
-TrainResult TrainSession::run(int64_t steps, MaskSet* masks, const ProgressFn& progress) {
+TrainResult TrainSession::run(int64_t steps, WeightConstraint* masks, const ProgressFn& progress) {
   TrainResult result;
   steps = std::min(steps, total_ - done_);
   if (steps <= 0) return result;
@@ -109,9 +106,9 @@ TrainResult TrainSession::run(int64_t steps, MaskSet* masks, const ProgressFn& p
     }
     loss.backward();
     add_regularizer_gradients(net_, spec_);
-    if (masks) masks->mask_gradients();
+    if (masks) masks->before_step();
     opt.step();
-    if (masks) masks->apply();
+    if (masks) masks->after_step();
     const double l = loss.item<double>();
     if (!std::isfinite(l))
       throw std::runtime_error(fmt::format("training loss became {} at step {} (lr {})", l, t, lr));
@@ -127,42 +124,58 @@ TrainResult TrainSession::run(int64_t steps, MaskSet* masks, const ProgressFn& p
   return result;
 }
 
-void recalibrate_batchnorm(Network& net, const TensorDataset& data, int64_t batches, int64_t batch_size,
+void recalibrate_batchnorm(Model& net, const TensorDataset& data, int64_t batches, int64_t batch_size,
                            uint64_t seed, const c10::Device& device) {
   if (batches <= 0) return;
-  std::vector<std::pair<std::shared_ptr<torch::nn::BatchNorm2dImpl>, c10::optional<double>>> bns;
-  for (const auto& m : net.modules(/*include_self=*/false))
-    if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
-      bns.emplace_back(bn, bn->options.momentum());
-      bn->options.momentum(c10::nullopt);  // cumulative average over the batches
-      bn->reset_running_stats();
-    }
+  auto bns = net.batchnorms();
   if (bns.empty()) return;
+  // Any model's BatchNorm updates running = (1 - m) running + m batch (m = 1 for the first batch
+  // of a cumulative average): from zeroed statistics one forward gives m times the batch's own,
+  // so the average over the batches is exact whatever momentum the model was built with.
+  std::vector<at::Tensor> mean_sum, var_sum;
+  for (auto& bn : bns) {
+    mean_sum.push_back(at::zeros_like(bn.running_mean, at::kDouble));
+    var_sum.push_back(at::zeros_like(bn.running_var, at::kDouble));
+  }
   const bool was_training = net.is_training();
   net.train();
-  {
-    at::NoGradGuard no_grad;
-    BatchSampler sampler(data, batch_size, seed);
-    for (int64_t i = 0; i < batches; ++i) net.forward(to_model_layout(sampler.next().first.to(device)));
+  at::NoGradGuard no_grad;
+  BatchSampler sampler(data, batch_size, seed);
+  for (int64_t i = 0; i < batches; ++i) {
+    for (auto& bn : bns) {
+      at::Tensor(bn.running_mean).zero_();
+      at::Tensor(bn.running_var).zero_();
+      if (bn.num_batches_tracked.defined()) at::Tensor(bn.num_batches_tracked).zero_();
+    }
+    net.forward(to_model_layout(sampler.next().first.to(device)));
+    for (size_t k = 0; k < bns.size(); ++k) {
+      const double m = std::isnan(bns[k].momentum) ? 1.0 : bns[k].momentum;
+      mean_sum[k].add_(bns[k].running_mean.to(at::kDouble), 1.0 / m);
+      var_sum[k].add_(bns[k].running_var.to(at::kDouble), 1.0 / m);
+    }
   }
-  for (auto& [bn, momentum] : bns) bn->options.momentum(momentum);
+  for (size_t k = 0; k < bns.size(); ++k) {
+    at::Tensor(bns[k].running_mean).copy_(mean_sum[k] / double(batches));
+    at::Tensor(bns[k].running_var).copy_(var_sum[k] / double(batches));
+    if (bns[k].num_batches_tracked.defined()) at::Tensor(bns[k].num_batches_tracked).fill_(batches);
+  }
   net.train(was_training);
 }
 
-TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec& spec,
-                        int64_t steps, uint64_t seed, MaskSet* masks, const ProgressFn& progress,
+TrainResult train_steps(Model& net, const TensorDataset& data, const OptimSpec& spec,
+                        int64_t steps, uint64_t seed, WeightConstraint* masks, const ProgressFn& progress,
                         const c10::Device& device) {
   if (steps <= 0) return {};
   TrainSession session(net, data, spec, steps, seed, device);
   return session.run(steps, masks, progress);
 }
 
-EvalResult evaluate(Network& net, const TensorDataset& data, int64_t batch_size,
+EvalResult evaluate(Model& net, const TensorDataset& data, int64_t batch_size,
                     const c10::Device& device, int64_t max_samples, bool fold_batchnorm) {
   const bool was_training = net.is_training();
   net.eval();
-  std::optional<BatchNormFolding> folding;  // outside inference mode: the originals come back as they were
-  if (fold_batchnorm) folding.emplace(net);
+  std::unique_ptr<BatchNormFold> folding;  // outside inference mode: the originals come back as they were
+  if (fold_batchnorm) folding = net.fold_batchnorm();
   c10::InferenceMode guard;
   const int64_t n = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
   int64_t correct = 0;

@@ -2,7 +2,8 @@
 /// SGD training and evaluation loops over in-memory tensors, with masks enforced every step.
 
 #include "data/dataset.hpp"
-#include "models/network.hpp"
+#include "models/model.hpp"
+#include "train/weight_constraint.hpp"
 
 #include <c10/core/Device.h>
 
@@ -11,8 +12,6 @@
 #include <string>
 
 namespace prunelab {
-
-class MaskSet;
 
 struct OptimSpec {
   double lr = 0.1;
@@ -27,7 +26,7 @@ struct OptimSpec {
 
 /// Adds the regularisers' (sub)gradients to the parameters' gradients: lambda * sign(gamma) for
 /// BatchNorm scales, lambda * W_c / ||W_c|| for every output channel of a prunable weight.
-void add_regularizer_gradients(Network& net, const OptimSpec& spec);
+void add_regularizer_gradients(Model& net, const OptimSpec& spec);
 
 /// Learning rate at step `t` of `total` (step: x0.1 at 50% and 75% of the steps).
 double learning_rate(const OptimSpec& spec, int64_t t, int64_t total);
@@ -59,26 +58,26 @@ at::Tensor distillation_loss(const at::Tensor& student_logits, const at::Tensor&
 /// where it stopped: gradual pruning (AGP) prunes between calls and keeps training.
 class TrainSession {
  public:
-  TrainSession(Network& net, const TensorDataset& data, const OptimSpec& spec, int64_t total_steps,
+  TrainSession(Model& net, const TensorDataset& data, const OptimSpec& spec, int64_t total_steps,
                uint64_t seed, const c10::Device& device);
   ~TrainSession();
   /// Distil from `teacher` (kept in eval mode, never updated) when spec.weight > 0.
-  void set_teacher(Network* teacher, const DistillSpec& spec);
-  /// The next `steps` optimizer steps (at most what is left of total_steps). With masks,
-  /// gradients of pruned weights are zeroed before and the weights re-zeroed after every step.
+  void set_teacher(Model* teacher, const DistillSpec& spec);
+  /// The next `steps` optimizer steps (at most what is left of total_steps). With a constraint
+  /// (the pruning masks), it acts before and after every optimizer step.
   /// Throws if the loss stops being finite.
-  TrainResult run(int64_t steps, MaskSet* masks, const ProgressFn& progress);
+  TrainResult run(int64_t steps, WeightConstraint* masks, const ProgressFn& progress);
   int64_t steps_done() const { return done_; }
   int64_t total_steps() const { return total_; }
 
  private:
   struct State;
-  Network& net_;
+  Model& net_;
   const OptimSpec spec_;
   const int64_t total_;
   const c10::Device device_;
   int64_t done_ = 0;
-  Network* teacher_ = nullptr;
+  Model* teacher_ = nullptr;
   DistillSpec distill_;
   std::unique_ptr<State> state_;
 };
@@ -86,12 +85,12 @@ class TrainSession {
 /// Re-estimates every BatchNorm's running statistics from scratch on `batches` training batches
 /// (a cumulative average over them, no gradient, no parameter change), then restores the
 /// model's mode and the BatchNorms' momentum.
-void recalibrate_batchnorm(Network& net, const TensorDataset& data, int64_t batches, int64_t batch_size,
+void recalibrate_batchnorm(Model& net, const TensorDataset& data, int64_t batches, int64_t batch_size,
                            uint64_t seed, const c10::Device& device);
 
 /// A session of exactly `steps` steps, run to the end.
-TrainResult train_steps(Network& net, const TensorDataset& data, const OptimSpec& spec,
-                        int64_t steps, uint64_t seed, MaskSet* masks, const ProgressFn& progress,
+TrainResult train_steps(Model& net, const TensorDataset& data, const OptimSpec& spec,
+                        int64_t steps, uint64_t seed, WeightConstraint* masks, const ProgressFn& progress,
                         const c10::Device& device);
 
 struct EvalResult {
@@ -102,7 +101,7 @@ struct EvalResult {
 /// Inference-mode evaluation in eval mode; `max_samples` 0 means the whole split. BatchNorm is
 /// folded into the convs for the evaluation (BatchNormFolding: exact up to float rounding,
 /// about 1.2x faster on ResNet-20) and the model restored exactly afterwards.
-EvalResult evaluate(Network& net, const TensorDataset& data, int64_t batch_size,
+EvalResult evaluate(Model& net, const TensorDataset& data, int64_t batch_size,
                     const c10::Device& device, int64_t max_samples = 0, bool fold_batchnorm = true);
 
 }  // namespace prunelab
