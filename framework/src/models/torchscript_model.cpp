@@ -8,6 +8,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/library.h>
 #include <torch/nn/init.h>
@@ -319,7 +320,21 @@ void rewrite(torch::jit::Module& module) {
 }
 }  // namespace
 
+namespace {
+// The JIT's optimising executor re-specialises for every new input shape and may swap eager
+// autograd for its own symbolic gradients: run the graph op by op instead, so a TorchScript model
+// computes what the same network computes in eager mode (and in our built-ins), to the bit.
+void run_graphs_as_written() {
+  static const bool once = [] {
+    torch::jit::setGraphExecutorOptimize(false);
+    return true;
+  }();
+  (void)once;
+}
+}  // namespace
+
 std::unique_ptr<TorchScriptModel> TorchScriptModel::load(const std::string& path, const InputShape& shape) {
+  run_graphs_as_written();
   if (!std::filesystem::is_regular_file(path)) throw std::runtime_error(fmt::format("model file '{}' not found", path));
   auto bytes = std::make_shared<const std::string>(read_file(path));
   auto module = load_module(*bytes, path, nullptr);
@@ -512,6 +527,7 @@ void TorchScriptModel::save(const std::string& path, const std::string& metadata
 
 std::unique_ptr<TorchScriptModel> TorchScriptModel::load_saved(const std::string& path, const c10::Device& device,
                                                                 std::string* metadata) {
+  run_graphs_as_written();
   auto bytes = std::make_shared<const std::string>(read_file(path));
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}, {kShapeFile, ""}};
   auto module = load_module(*bytes, path, &extra);
