@@ -4,6 +4,7 @@
 #include "models/model_spec.hpp"
 #include "models/torchscript_model.hpp"
 #include "prune/masks.hpp"
+#include "prune/physical.hpp"
 #include "prune/pruner.hpp"
 #include "run/model_file.hpp"
 #include "test_support.hpp"
@@ -12,11 +13,13 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <torch/utils.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 
 using namespace prunelab;
 
@@ -247,4 +250,52 @@ TEST(TorchScriptModel, PrunedModelSavesAsTorchScriptThatPythonLoadsWithTheSameOu
   const auto python = at::tensor(values).reshape({3, 10});
   const double scale = expected.abs().max().item<double>();
   EXPECT_LT((python - expected).abs().max().item<double>(), 1e-5 * std::max(1.0, scale));
+}
+
+namespace {
+// A group as names, so groups of two models with the same module names compare.
+std::set<std::string> named_groups(Model& m) {
+  std::set<std::string> out;
+  for (const auto& g : m.channel_groups()) {
+    std::set<std::string> producers, consumers;
+    for (size_t p : g.producers) producers.insert(m.layers()[p].name);
+    for (const auto& c : g.consumers) consumers.insert(fmt::format("{}x{}", m.layers()[c.layer].name, c.spatial));
+    out.insert(fmt::format("{} -> {}{}", fmt::join(producers, " "), fmt::join(consumers, " "), g.residual ? " (residual)" : ""));
+  }
+  return out;
+}
+}  // namespace
+
+TEST(ChannelAnalysis, FindsTheBuiltInResNet20sDeclaredGroupsInItsPythonTwin) {
+  auto builtin = test::make_builtin("resnet20", kMnist);
+  const auto declared = named_groups(*builtin);
+  ASSERT_EQ(declared.size(), 12u);  // 9 blocks' conv1 + 3 residual streams
+  for (const auto* file : {"resnet20.pt", "resnet20_traced.pt"}) {
+    auto twin = make_model(torchscript(file), kMnist);
+    EXPECT_EQ(named_groups(*twin), declared) << file;
+    ASSERT_EQ(twin->channel_refusals().size(), 1u) << file;
+    EXPECT_EQ(twin->channel_refusals()[0], "fc: the network's output");
+  }
+}
+
+TEST(ChannelAnalysis, FlattenIntoALinearLayerMakesEachChannelABlockOfInputs) {
+  auto model = make_model(torchscript("small_cnn.pt"), kMnist);
+  const auto groups = named_groups(*model);
+  EXPECT_EQ(groups, (std::set<std::string>{"features.0 -> features.3x1", "features.3 -> classifier.2x49",
+                                           "classifier.2 -> classifier.4x1"}));
+  // Pruned and physically removed, the network computes what the masked one computes.
+  model->probe(at::zeros({1, 1, 28, 28}));
+  MaskSet masks(*model);
+  Granularity g;
+  g.kind = GranularityKind::Channel;
+  const UnitLayout layout(masks, g);
+  auto views = masks.views();
+  std::vector<at::Tensor> scores;
+  for (const auto& u : layout.units()) scores.push_back(at::rand({u.slices}));
+  write_masks(masks, layout.expand(select_slices(scores, std::vector<double>(scores.size(), 0.5), layout.units(), views, g)));
+  auto physical = physical_copy(*model);
+  const auto x = to_model_layout(fixed_input(4));
+  EXPECT_LT(max_output_difference(*model, *physical, x), 1e-5);
+  EXPECT_EQ(physical->layers()[1].weight.size(0), 8);   // 16 -> 8 filters
+  EXPECT_EQ(physical->layers()[2].weight.size(1), 392); // 8 channels x 49 positions
 }

@@ -82,6 +82,15 @@ void print_models(const prunelab::Experiment& exp) {
       fmt::print("      {:<32} {:<6} [{}]{}  {} MACs{}\n", l.name, l.kind == prunelab::LayerKind::Conv2d ? "conv" : "linear",
                  fmt::join(l.weight.sizes(), ", "), l.bn.defined() ? " +bn" : "", l.weight.numel() * l.macs_per_weight,
                  l.prunable ? "" : "  (kept dense)");
+    for (const auto& g : model->channel_groups()) {
+      std::vector<std::string> producers, consumers;
+      for (size_t p : g.producers) producers.push_back(model->layers()[p].name);
+      for (const auto& c : g.consumers)
+        consumers.push_back(model->layers()[c.layer].name + (c.in_offset || c.length >= 0 ? fmt::format("@{}", c.in_offset) : ""));
+      fmt::print("      group {:<26} {:>4} channels{}: {} -> {}\n", g.name, g.channels, g.residual ? " (residual)" : "",
+                 fmt::join(producers, " "), fmt::join(consumers, " "));
+    }
+    for (const auto& why : model->channel_refusals()) fmt::print("      not channel-prunable: {}\n", why);
   }
 }
 

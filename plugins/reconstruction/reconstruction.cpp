@@ -134,6 +134,9 @@ class Reconstruction final : public prunelab::Criterion {
   /// by the output energy; records the consumer's pre-pruning output for the refit.
   at::Tensor consumer_gram(prunelab::CriterionContext& ctx, const prunelab::UnitConsumer& consumer, int64_t channels) {
     const auto& layer = ctx.layers.at(consumer.layer);
+    if (consumer.in_offset != 0 || (consumer.length >= 0 && consumer.length != channels))
+      throw std::runtime_error("reconstruction: consumer '" + layer.name + "' reads the unit's channels among others "
+                               "(after a concatenation), which the refit does not model");
     const auto inputs = ctx.calibration->layer_inputs(layer.name, batches_);
     const int64_t total = inputs.size(0) * positions_per_input(layer, inputs);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(ctx.seed * 1000003ULL + consumer.layer + 17);

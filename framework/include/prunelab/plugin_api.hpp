@@ -117,6 +117,8 @@ class BOOST_SYMBOL_VISIBLE Criterion {
 struct UnitConsumer {
   size_t layer = 0;  // index into the layers
   int64_t spatial = 1;
+  int64_t in_offset = 0;  // the consumer's input channel fed by the unit's first channel (concatenations)
+  int64_t length = -1;    // unit channels it reads, from the first; -1 = all of them
 };
 
 struct PruneUnit {

@@ -200,7 +200,8 @@ DataSpec data(const Reader& r, const YAML::Node& n) {
   DataSpec d;
   if (!n) return d;
   r.check_keys(n, "data", {"dataset", "root", "val_size", "train_limit", "test_limit", "split_seed",
-                           "synthetic_train", "synthetic_test", "synthetic_size", "synthetic_classes"});
+                           "synthetic_train", "synthetic_test", "synthetic_size", "synthetic_classes",
+                           "synthetic_channels"});
   if (n["dataset"]) d.dataset = r.choice(n["dataset"], "data.dataset", {"fashion_mnist", "mnist_format", "synthetic"});
   if (n["root"]) d.root = r.string(n["root"], "data.root");
   if (d.dataset == "mnist_format" && d.root.empty()) r.fail(n, "data.root", "mnist_format needs data.root");
@@ -216,6 +217,8 @@ DataSpec data(const Reader& r, const YAML::Node& n) {
   int_field("synthetic_test", d.synthetic_test);
   int_field("synthetic_size", d.synthetic_size);
   int_field("synthetic_classes", d.synthetic_classes);
+  int_field("synthetic_channels", d.synthetic_channels);
+  if (d.synthetic_channels < 1) r.fail(n["synthetic_channels"], "data.synthetic_channels", "must be >= 1");
   if (d.val_size == 0) r.fail(n["val_size"], "data.val_size", "a validation split is required (pruning decisions use it)");
   return d;
 }
@@ -269,9 +272,7 @@ ModelSpec model_entry(const Reader& r, const YAML::Node& n, const std::string& c
 // Builds the model once (the probe forward included) so a bad file, shape or keep_dense pattern is
 // a config error here, not a failed run after a dense training.
 void check_model(const Reader& r, const YAML::Node& n, const ModelSpec& m, const DataSpec& data) {
-  InputShape shape = nominal_shape(data);
-  if (!m.input.empty()) shape.channels = m.input[0], shape.height = m.input[1], shape.width = m.input[2];
-  if (m.classes > 0) shape.classes = m.classes;
+  const InputShape shape = nominal_shape(data);
   try {
     make_model(m, shape);
   } catch (const std::exception& e) {

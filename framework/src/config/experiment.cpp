@@ -47,6 +47,7 @@ JsonObject data_obj(const DataSpec& d) {
   if (d.dataset == "synthetic")
     o.set("synthetic_train", d.synthetic_train).set("synthetic_test", d.synthetic_test)
         .set("synthetic_size", d.synthetic_size).set("synthetic_classes", d.synthetic_classes);
+  if (d.dataset == "synthetic" && d.synthetic_channels != 1) o.set("synthetic_channels", d.synthetic_channels);
   return o;
 }
 JsonObject optim_obj(const OptimSpec& s) {

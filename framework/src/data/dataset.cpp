@@ -33,11 +33,11 @@ TensorDataset load_idx_split(const std::string& root, const std::string& prefix)
 // Classes are noisy, shifted renderings of random templates: learnable, but not in one step.
 DataSplits make_synthetic(const DataSpec& spec) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1234 + spec.split_seed);
-  const int64_t s = spec.synthetic_size, k = spec.synthetic_classes;
-  auto templates = at::rand({k, 1, s, s}, gen);
+  const int64_t s = spec.synthetic_size, k = spec.synthetic_classes, c = spec.synthetic_channels;
+  auto templates = at::rand({k, c, s, s}, gen);
   auto make = [&](int64_t n) {
     auto labels = at::randint(0, k, {n}, gen, at::kLong);
-    auto images = templates.index_select(0, labels) + 0.8 * at::randn({n, 1, s, s}, gen);
+    auto images = templates.index_select(0, labels) + 0.8 * at::randn({n, c, s, s}, gen);
     return TensorDataset{images.clamp(0, 1), labels};
   };
   DataSplits out;
@@ -46,14 +46,15 @@ DataSplits make_synthetic(const DataSpec& spec) {
   out.val = {train.images.narrow(0, 0, spec.val_size), train.labels.narrow(0, 0, spec.val_size)};
   out.train = {train.images.narrow(0, spec.val_size, spec.synthetic_train),
                train.labels.narrow(0, spec.val_size, spec.synthetic_train)};
-  out.shape = {1, s, s, k};
+  out.shape = {c, s, s, k};
   return out;
 }
 
 }  // namespace
 
 InputShape nominal_shape(const DataSpec& spec) {
-  if (spec.dataset == "synthetic") return {1, spec.synthetic_size, spec.synthetic_size, spec.synthetic_classes};
+  if (spec.dataset == "synthetic")
+    return {spec.synthetic_channels, spec.synthetic_size, spec.synthetic_size, spec.synthetic_classes};
   return {1, 28, 28, 10};  // IDX image sets in the MNIST layout
 }
 

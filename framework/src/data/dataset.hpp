@@ -26,6 +26,7 @@ struct DataSpec {
   int64_t split_seed = 0;                 // fixes which images form the validation split
   // synthetic only
   int64_t synthetic_train = 2000, synthetic_test = 500, synthetic_size = 12, synthetic_classes = 4;
+  int64_t synthetic_channels = 1;
 };
 
 struct DataSplits {

@@ -52,11 +52,24 @@ struct ModelLayer {
   bool prunable = true;  // false: the config keeps it dense (model.keep_dense)
 };
 
-/// A layer that reads a channel group's channels: input channel c is its input columns
-/// [c * spatial, (c + 1) * spatial) (spatial > 1 for a linear layer after a flatten).
+/// A layer that reads a channel group's channels: group channel group_offset + k is its input
+/// channel in_offset + k, which is input columns [c * spatial, (c + 1) * spatial) (spatial > 1
+/// for a linear layer after a flatten). Offsets other than 0 come from concatenations and splits.
 struct ChannelConsumer {
   size_t layer = 0;  // index into Model::layers()
   int64_t spatial = 1;
+  int64_t in_offset = 0;     // the consumer's first input channel this slice feeds
+  int64_t group_offset = 0;  // the group's first channel in the slice
+  int64_t length = -1;       // channels in the slice; -1 = the whole group
+};
+
+/// A BatchNorm that normalises a tensor holding a slice of a group's channels at an offset (one
+/// after a concatenation): its entries leave with the channels when they are removed.
+struct BatchNormSlice {
+  BatchNormRef bn;
+  int64_t offset = 0;        // the BatchNorm's first channel of the slice
+  int64_t group_offset = 0;  // the group's first channel of the slice
+  int64_t length = 0;
 };
 
 /// Channels that must be pruned together: the producers' output channel c (and their bias and
@@ -67,6 +80,7 @@ struct ChannelGroup {
   std::vector<ChannelConsumer> consumers;
   bool residual = false;  // the producers meet at an addition (a ResNet stream)
   int64_t channels = 0;   // current channel count (the producers' output size)
+  std::vector<BatchNormSlice> batchnorms;  // BatchNorms other than the producers' own
 };
 
 /// Called after a layer's forward with the layer's index, its input and its output.
@@ -104,6 +118,9 @@ class Model {
   /// Channels that must be pruned together, with indices into layers(). Empty when the model
   /// layer cannot tell (then channel granularity is refused).
   virtual std::vector<ChannelGroup> channel_groups() = 0;
+  /// Why layers are left out of channel pruning, one line each ("layers a, b: channels flow
+  /// through aten::view"); empty when nothing was refused.
+  virtual std::vector<std::string> channel_refusals() const { return {}; }
 
   /// Every layer's forward calls `observer` until it is replaced or cleared (empty function).
   virtual void set_observer(LayerObserver observer) = 0;

@@ -1,6 +1,7 @@
 #include "models/torchscript_model.hpp"
 
 #include "core/errors.hpp"
+#include "models/channel_analysis.hpp"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -222,6 +223,30 @@ bool insert_observer(Graph& g) {
   return true;
 }
 
+// A depthwise conv's `groups` is a constant of its code: make it the weight's row count, so the
+// conv still runs once channel pruning has removed rows (idempotent).
+void groups_follow_weight(const torch::jit::Module& conv) {
+  for (auto* f : conv.type()->methods()) {
+    auto* gf = dynamic_cast<torch::jit::GraphFunction*>(f);
+    if (!gf) continue;
+    auto g = gf->graph();
+    for_each_node(g->block(), [&](Node* n) {
+      const std::string k = n->kind().toQualString();
+      const size_t index = k == "aten::conv2d" ? 6 : (k == "aten::_convolution" || k == "aten::convolution") ? 8 : 0;
+      if (index == 0 || n->input(index)->node()->kind() != c10::prim::Constant) return;
+      torch::jit::WithInsertPoint guard(n);
+      Value* rows = g->insert(c10::aten::size, {n->input(1), 0});
+      n->replaceInput(index, rows);
+    });
+  }
+}
+
+torch::jit::Module submodule(const torch::jit::Module& root, const std::string& path) {
+  for (const auto& item : root.named_modules())
+    if (item.name == path) return item.value;
+  throw std::logic_error("no submodule " + path);
+}
+
 std::string join_path(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
 
 // For the graph of the module at `path`: each submodule forward call's output, and the path of the
@@ -377,7 +402,6 @@ void TorchScriptModel::check_classifier() {
 
 void TorchScriptModel::index_modules() {
   layers_.clear();
-  bn_paths_.clear();
   bns_.clear();
   std::unordered_map<std::string, size_t> layer_index;
   std::unordered_map<std::string, BatchNormRef> bn_by_path;
@@ -404,6 +428,14 @@ void TorchScriptModel::index_modules() {
       auto b = bn_by_path.find(bn);
       if (li != layer_index.end() && b != bn_by_path.end()) layers_[li->second].bn = b->second;
     }
+  auto analysis = analyse_channels(module_, layers_, bns_);
+  groups_ = std::move(analysis.groups);
+  refused_ = std::move(analysis.refused);
+  depthwise_.clear();
+  for (size_t l : analysis.depthwise) {
+    depthwise_.push_back(layers_[l].name);
+    groups_follow_weight(submodule(module_, layers_[l].name));
+  }
 }
 
 at::Tensor TorchScriptModel::forward(const at::Tensor& x) {
@@ -505,6 +537,7 @@ void TorchScriptModel::reinitialize() {
 void TorchScriptModel::save(const std::string& path, const std::string& metadata) {
   // From the file as loaded (no observer calls, tracing's flags as they were), with today's values.
   auto clean = load_module(*bytes_, origin_, nullptr);
+  for (const auto& name : depthwise_) groups_follow_weight(submodule(clean, name));
   {
     at::NoGradGuard no_grad;
     std::unordered_map<std::string, at::Tensor> now;

@@ -7,8 +7,10 @@
 ///    returns, so the framework sees every layer's input and output (calibration, MACs, probes);
 ///  - a traced module's BatchNorm and Dropout calls, whose `training` flag tracing froze into a
 ///    constant, read the module's `training` attribute instead, so train() and eval() work.
-/// Saving starts again from the file as it was loaded and copies the current values into it, so
-/// the saved file loads in Python with torch.jit.load and needs nothing of prunelab.
+///  - a depthwise conv that channel pruning may shrink reads its `groups` from its weight's size.
+/// Saving starts again from the file as it was loaded and copies the current values into it (with
+/// the depthwise change), so the saved file loads in Python with torch.jit.load and needs nothing
+/// of prunelab. Channel groups come from the graph: models/channel_analysis.hpp.
 
 #include "models/model.hpp"
 
@@ -36,7 +38,8 @@ class TorchScriptModel : public Model {
   NamedTensors named_buffers() override;
   std::vector<ModelLayer>& layers() override { return layers_; }
   std::vector<BatchNormRef> batchnorms() override;
-  std::vector<ChannelGroup> channel_groups() override { return {}; }
+  std::vector<ChannelGroup> channel_groups() override { return groups_; }
+  std::vector<std::string> channel_refusals() const override { return refused_; }
   void set_observer(LayerObserver observer) override;
   std::unique_ptr<BatchNormFold> fold_batchnorm() override;
   std::unique_ptr<Model> clone() override;
@@ -59,8 +62,10 @@ class TorchScriptModel : public Model {
   std::string origin_;                        // the path it came from, for messages
   torch::jit::Module module_;                 // rewritten (observers, training flags)
   std::vector<ModelLayer> layers_;
-  std::vector<std::string> bn_paths_;
   std::vector<BatchNormRef> bns_;
+  std::vector<ChannelGroup> groups_;  // from the graph (models/channel_analysis.hpp)
+  std::vector<std::string> refused_;
+  std::vector<std::string> depthwise_;  // depthwise convs in a group: their groups follow the weight
   bool observing_ = false;
 };
 

@@ -4,6 +4,8 @@
 #include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 
+#include <map>
+
 namespace prunelab {
 
 namespace {
@@ -19,10 +21,29 @@ at::Tensor zero_rows(const at::Tensor& w) { return w.reshape({w.size(0), -1}).ne
 
 }  // namespace
 
+namespace {
+// Which entries of a tensor's dimension survive, starting from "all": groups clear what they remove.
+struct KeepMask {
+  at::Tensor keep;  // bool, on the CPU
+  void drop(int64_t offset, const at::Tensor& dead_slice, int64_t spatial) {
+    auto d = spatial == 1 ? dead_slice : dead_slice.repeat_interleave(spatial);
+    keep.narrow(0, offset * spatial, d.size(0)).logical_and_(d.logical_not());
+  }
+};
+}  // namespace
+
 int64_t remove_dead_channels(Model& model) {
   at::NoGradGuard no_grad;
   const auto& layers = model.layers();
   int64_t removed = 0;
+  // Every removal is decided first and applied once per tensor, so offsets (concatenations) stay valid.
+  std::map<size_t, KeepMask> rows, cols;                 // per layer: output rows, input columns
+  std::map<const c10::TensorImpl*, std::pair<BatchNormRef, KeepMask>> bns;  // BatchNorms on slices
+  auto rows_of = [&](size_t l) -> KeepMask& {
+    auto it = rows.find(l);
+    if (it == rows.end()) it = rows.emplace(l, KeepMask{at::ones({layers[l].weight.size(0)}, at::kBool)}).first;
+    return it->second;
+  };
   for (const auto& group : model.channel_groups()) {
     at::Tensor dead = at::ones({group.channels}, at::kBool);
     for (size_t p : group.producers) {
@@ -32,29 +53,38 @@ int64_t remove_dead_channels(Model& model) {
       if (l.bn.defined()) d = d.logical_and(l.bn.weight.eq(0).cpu()).logical_and(l.bn.bias.eq(0).cpu());
       dead = dead.logical_and(d);
     }
-    auto kept = dead.logical_not().nonzero().flatten();
-    if (kept.numel() == 0) kept = at::zeros({1}, at::kLong);  // never cut the network in two
-    if (kept.numel() == group.channels) continue;
-    removed += group.channels - kept.numel();
-    kept = kept.to(layers[group.producers[0]].weight.device());
-    for (size_t p : group.producers) {
-      const auto& l = layers[p];
-      keep(l.weight, 0, kept);
-      if (l.bias.defined()) keep(l.bias, 0, kept);
-      if (l.bn.defined()) {
-        keep(l.bn.weight, 0, kept);
-        keep(l.bn.bias, 0, kept);
-        keep(l.bn.running_mean, 0, kept);
-        keep(l.bn.running_var, 0, kept);
-      }
-    }
+    if (dead.all().item<bool>()) dead[0] = false;  // never cut the network in two
+    const int64_t n_dead = dead.sum().item<int64_t>();
+    if (n_dead == 0) continue;
+    removed += n_dead;
+    for (size_t p : group.producers) rows_of(p).drop(0, dead, 1);
     for (const auto& c : group.consumers) {
-      // Input channel k is columns [k * spatial, (k + 1) * spatial) of a flattened input.
-      auto cols = c.spatial == 1
-                      ? kept
-                      : (kept.unsqueeze(1) * c.spatial + at::arange(c.spatial, kept.options())).flatten();
-      keep(layers[c.layer].weight, 1, cols);
+      auto it = cols.find(c.layer);
+      if (it == cols.end()) it = cols.emplace(c.layer, KeepMask{at::ones({layers[c.layer].weight.size(1)}, at::kBool)}).first;
+      const int64_t length = c.length < 0 ? group.channels - c.group_offset : c.length;
+      it->second.drop(c.in_offset, dead.narrow(0, c.group_offset, length), c.spatial);
     }
+    for (const auto& s : group.batchnorms) {
+      auto key = s.bn.weight.unsafeGetTensorImpl();
+      auto it = bns.find(key);
+      if (it == bns.end()) it = bns.emplace(key, std::make_pair(s.bn, KeepMask{at::ones({s.bn.weight.size(0)}, at::kBool)})).first;
+      it->second.second.drop(s.offset, dead.narrow(0, s.group_offset, s.length), 1);
+    }
+  }
+  auto index = [](const KeepMask& m, const at::Tensor& like) { return m.keep.nonzero().flatten().to(like.device()); };
+  for (auto& [l, m] : rows) {
+    const auto& layer = layers[l];
+    const auto kept = index(m, layer.weight);
+    keep(layer.weight, 0, kept);
+    if (layer.bias.defined()) keep(layer.bias, 0, kept);
+    if (layer.bn.defined())
+      for (const auto& t : {layer.bn.weight, layer.bn.bias, layer.bn.running_mean, layer.bn.running_var}) keep(t, 0, kept);
+  }
+  for (auto& [l, m] : cols) keep(layers[l].weight, 1, index(m, layers[l].weight));
+  for (auto& [key, entry] : bns) {
+    const auto& bn = entry.first;
+    const auto kept = index(entry.second, bn.weight);
+    for (const auto& t : {bn.weight, bn.bias, bn.running_mean, bn.running_var}) keep(t, 0, kept);
   }
   if (removed > 0) model.shapes_changed();
   return removed;

@@ -76,7 +76,8 @@ UnitLayout::UnitLayout(MaskSet& masks, const Granularity& g) : masks_(masks), g_
     if (kept_dense) continue;
     PruneUnit u{group.name, group.producers, group.channels, 0, {}};
     for (size_t p : group.producers) u.weights_per_slice += layers[p].weight[0].numel();
-    for (const auto& c : group.consumers) u.consumers.push_back({c.layer, c.spatial});
+    for (const auto& c : group.consumers)
+      if (c.group_offset == 0) u.consumers.push_back({c.layer, c.spatial, c.in_offset, c.length});
     units_.push_back(std::move(u));
     groups_.push_back(group);
   }
@@ -130,8 +131,10 @@ LayerMasks UnitLayout::expand(const std::vector<at::Tensor>& unit_masks) const {
       out.channel[p].mul_(m);
     }
     for (const auto& c : groups_[u].consumers) {
-      auto& w = out.weight[c.layer];
-      w.mul_(along(c.spatial == 1 ? m : m.repeat_interleave(c.spatial), 1, w.dim()));
+      const int64_t length = c.length < 0 ? m.size(0) - c.group_offset : c.length;
+      const auto slice = m.narrow(0, c.group_offset, length);
+      auto cols = out.weight[c.layer].narrow(1, c.in_offset * c.spatial, length * c.spatial);
+      cols.mul_(along(c.spatial == 1 ? slice : slice.repeat_interleave(c.spatial), 1, cols.dim()));
     }
   }
   return out;

@@ -17,7 +17,7 @@ std::string to_text(const ModelFileInfo& info) {
   std::string out = fmt::format("format=2\nmodel={}\nkind={}\nrun_hash={}\ngranularity={}\ntop1={:.17g}\n", info.model,
                                 info.kind, info.run_hash, info.granularity, info.top1);
   out += fmt::format("shape={},{},{},{}\n", info.shape.channels, info.shape.height, info.shape.width, info.shape.classes);
-  out += fmt::format("dataset={}\ndata_root={}\n", d.dataset, d.root);
+  out += fmt::format("dataset={}\ndata_root={}\nsynthetic_channels={}\n", d.dataset, d.root, d.synthetic_channels);
   out += fmt::format("data_ints={},{},{},{},{},{},{},{}\n", d.val_size, d.train_limit, d.test_limit, d.split_seed,
                      d.synthetic_train, d.synthetic_test, d.synthetic_size, d.synthetic_classes);
   return out;
@@ -47,6 +47,7 @@ ModelFileInfo from_text(const std::string& text, const std::string& path) {
                   &d.synthetic_classes) != 8)
     throw std::runtime_error(fmt::format("{}: unreadable model metadata", path));
   d.dataset = get("dataset");
+  if (kv.count("synthetic_channels")) d.synthetic_channels = std::stoll(kv["synthetic_channels"]);
   d.root = get("data_root");
   return info;
 }
