@@ -3,6 +3,7 @@
 // timings first and passes their results in). Never run as a test: it only prints.
 #include "data/dataset.hpp"
 #include "models/builtin_model.hpp"
+#include "models/model_spec.hpp"
 #include "prune/latency.hpp"
 #include "prune/masks.hpp"
 #include "prune/physical.hpp"
@@ -82,11 +83,22 @@ struct TrainFigures {
   double images_per_s = 0, macs = 0;
 };
 
-/// Training throughput of our trainer: warm-up steps, then `steps` timed SGD steps.
+/// Training throughput of our trainer: warm-up steps, then `steps` timed SGD steps. `model` is a
+/// built-in's name, or a TorchScript file (a path ending in .pt).
 TrainFigures train_throughput(const std::string& model, const DataSplits& data, int64_t batch, int64_t warmup,
                               int64_t steps) {
   torch::manual_seed(1);
-  auto net = make_builtin(model, data.shape);
+  std::unique_ptr<Model> net;
+  if (model.size() > 3 && model.compare(model.size() - 3, 3, ".pt") == 0) {
+    ModelSpec spec;
+    spec.type = "torchscript";
+    spec.path = model;
+    spec.name = model;
+    spec.init = "seed";
+    net = make_model(spec, data.shape);
+  } else {
+    net = make_builtin(model, data.shape);
+  }
   const auto probe = to_model_layout(data.test.images.narrow(0, 0, 1));
   const auto stats = measure(*net, probe);
   OptimSpec optim;
@@ -95,6 +107,39 @@ TrainFigures train_throughput(const std::string& model, const DataSplits& data, 
   session.run(warmup, nullptr, {});
   const double s = median_seconds([&] { session.run(steps, nullptr, {}); });
   return {double(steps * batch) / s, double(stats.macs)};
+}
+
+/// Training images/s of the built-in ResNet-20 and of its TorchScript twin, their timed windows
+/// alternating so a change in the machine's load hits both alike: {built-in, TorchScript}.
+std::pair<double, double> paired_training(const std::string& torchscript, const DataSplits& data, int64_t batch,
+                                          int64_t warmup, int64_t steps) {
+  torch::manual_seed(1);
+  auto builtin = make_builtin("resnet20", data.shape);
+  ModelSpec spec;
+  spec.type = "torchscript";
+  spec.path = torchscript;
+  spec.name = "resnet20_ts";
+  spec.init = "seed";
+  torch::manual_seed(1);
+  auto ts = make_model(spec, data.shape);
+  OptimSpec optim;
+  optim.batch_size = batch;
+  TrainSession a(*builtin, data.train, optim, warmup + 2 * kWindows * steps, 1, at::kCPU);
+  TrainSession b(*ts, data.train, optim, warmup + 2 * kWindows * steps, 1, at::kCPU);
+  a.run(warmup, nullptr, {});
+  b.run(warmup, nullptr, {});
+  std::vector<double> ta, tb;
+  for (int w = 0; w < 2 * kWindows; ++w) {
+    auto t0 = std::chrono::steady_clock::now();
+    a.run(steps, nullptr, {});
+    ta.push_back(seconds_since(t0));
+    t0 = std::chrono::steady_clock::now();
+    b.run(steps, nullptr, {});
+    tb.push_back(seconds_since(t0));
+  }
+  std::sort(ta.begin(), ta.end());
+  std::sort(tb.begin(), tb.end());
+  return {double(steps * batch) / ta[ta.size() / 2], double(steps * batch) / tb[tb.size() / 2]};
 }
 
 /// Fine-tuning step time of a 50%-pruned ResNet-20 with its masks enforced vs the same weights
@@ -161,7 +206,7 @@ int main(int argc, char** argv) {
   CLI::App app{"prunelab speed benchmarks (issue 7): our figure, a baseline from the same run, their ratio"};
   int threads = 2;
   bool quick = false;
-  std::string eager_json, out_md, plugin_dir = PLUGIN_DIR;
+  std::string eager_json, out_md, plugin_dir = PLUGIN_DIR, torchscript_resnet20;
   double grid_cold = NAN, grid_warm = NAN;
   app.add_option("--threads", threads, "intra-op threads (the eager baseline must use the same)")->capture_default_str();
   app.add_flag("--quick", quick, "few steps: checks that everything runs, numbers are not meaningful");
@@ -169,7 +214,11 @@ int main(int argc, char** argv) {
   app.add_option("--grid-cold", grid_cold, "seconds of experiments/quick.yaml with nothing cached");
   app.add_option("--grid-warm", grid_warm, "seconds of the same grid run again (everything cached)");
   app.add_option("--out", out_md, "also write the table as Markdown to this file");
+  app.add_option("--torchscript-resnet20", torchscript_resnet20,
+                 "ResNet-20 as TorchScript (tests/torchscript/make_models.py): its training throughput vs the built-in's");
   app.add_option("--plugin-dir", plugin_dir, "where the built-in plugins are")->capture_default_str();
+  bool torchscript_only = false;
+  app.add_flag("--torchscript-only", torchscript_only, "only the TorchScript vs built-in training comparison");
   CLI11_PARSE(app, argc, argv);
 
   threads = configure_threads(threads);
@@ -185,6 +234,12 @@ int main(int argc, char** argv) {
   const int64_t warmup = quick ? 2 : 5, steps = quick ? 5 : 40;
   std::vector<Row> rows;
 
+  if (torchscript_only) {
+    const auto [builtin_ips, ts_ips] = paired_training(torchscript_resnet20, data, 128, warmup, steps);
+    fmt::print("training resnet20 ({} threads): built-in {:.0f} images/s, TorchScript {:.0f} images/s, ratio {:.3f}\n",
+               threads, builtin_ips, ts_ips, ts_ips / builtin_ips);
+    return 0;
+  }
   fmt::print(stderr, "matmul peak...\n");
   const double peak = matmul_gflops(quick ? 512 : 2048, quick ? 3 : 20, threads);
   rows.push_back({"matmul peak (2048² sgemm)", "GFLOP/s", peak, baseline("matmul_gflops"), "python3-torch at::mm", ""});
@@ -199,6 +254,14 @@ int main(int argc, char** argv) {
       rows.push_back({"training resnet20: PyTorch eager channels-last", "images/s",
                       baseline("train_resnet20_channels_last_img_s"), eager_ips, "PyTorch eager (NCHW)",
                       "the layout prunelab uses, in PyTorch"});
+    if (model == "resnet20" && !torchscript_resnet20.empty()) {
+      fmt::print(stderr, "training throughput resnet20 as TorchScript...\n");
+      const auto [builtin_ips, ts_ips] = paired_training(torchscript_resnet20, data, 128, warmup, steps);
+      rows.push_back({"training resnet20 as TorchScript (batch 128)", "images/s", ts_ips, builtin_ips,
+                      "the built-in resnet20, windows alternating", "target ≥ 0.9×"});
+      rows.push_back({"training resnet20 as TorchScript vs eager", "images/s", ts_ips, eager_ips,
+                      "PyTorch eager (NCHW)", ""});
+    }
     // Forward + backward ≈ 3 forward passes; 2 FLOPs per multiply-accumulate.
     const double gflops = f.images_per_s * 6.0 * f.macs / 1e9;
     rows.push_back({fmt::format("training {} achieved", model), "GFLOP/s", gflops, peak, "matmul peak",

@@ -29,4 +29,6 @@ if [ ${#quick[@]} -eq 0 ]; then
   t2=$(date +%s.%N)
   grid=(--grid-cold "$(awk "BEGIN{print $t1 - $t0}")" --grid-warm "$(awk "BEGIN{print $t2 - $t1}")")
 fi
-./build/bench/prunelab_bench --threads "$threads" --eager "$tmp/eager.json" "${grid[@]}" "${quick[@]}" --out results/bench.md
+/usr/bin/python3 tests/torchscript/make_models.py "$tmp/ts" > /dev/null
+./build/bench/prunelab_bench --threads "$threads" --eager "$tmp/eager.json" "${grid[@]}" "${quick[@]}" \
+  --torchscript-resnet20 "$tmp/ts/resnet20.pt" --out results/bench.md
