@@ -350,12 +350,16 @@ class Analyser {
       refuse(in, "aten::batch_norm on statistics that are not a module's");
       return;
     }
-    // A producer's own BatchNorm is masked and removed with it; any other one by slices.
-    if (in.segs.size() == 1 && in.segs[0].offset == 0)
+    // A producer's (or a depthwise conv's) own BatchNorm is masked and removed with it; any
+    // other one by slices.
+    if (in.segs.size() == 1 && in.segs[0].offset == 0) {
+      const int group = find(in.segs[0].gid);
+      const auto own = [&](size_t l) { return layers_[l].bn.defined() && layers_[l].bn.name == bns_[*bn].name; };
       for (size_t l = 0; l < layers_.size(); ++l)
-        if (layer_gid_[l] >= 0 && find(layer_gid_[l]) == find(in.segs[0].gid) && layers_[l].bn.defined() &&
-            layers_[l].bn.name == bns_[*bn].name)
-          return;
+        if (layer_gid_[l] >= 0 && find(layer_gid_[l]) == group && own(l)) return;
+      for (const auto& [l, gid] : depthwise_)
+        if (find(gid) == group && own(l)) return;
+    }
     int64_t offset = 0;
     for (const auto& s : in.segs) {
       bn_slices_.push_back({*bn, s, offset});

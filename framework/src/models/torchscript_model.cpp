@@ -224,8 +224,11 @@ bool insert_observer(Graph& g) {
 }
 
 // A depthwise conv's `groups` is a constant of its code: make it the weight's row count, so the
-// conv still runs once channel pruning has removed rows (idempotent).
+// conv still runs once channel pruning has removed rows. Done before anything runs (the JIT keeps
+// the graphs it first executed or inlined), for every depthwise conv; idempotent.
 void groups_follow_weight(const torch::jit::Module& conv) {
+  const auto w = tensor_attr(conv, "weight");
+  if (!w.defined() || w.dim() != 4 || w.size(1) != 1 || w.size(0) <= 1) return;
   for (auto* f : conv.type()->methods()) {
     auto* gf = dynamic_cast<torch::jit::GraphFunction*>(f);
     if (!gf) continue;
@@ -233,18 +236,14 @@ void groups_follow_weight(const torch::jit::Module& conv) {
     for_each_node(g->block(), [&](Node* n) {
       const std::string k = n->kind().toQualString();
       const size_t index = k == "aten::conv2d" ? 6 : (k == "aten::_convolution" || k == "aten::convolution") ? 8 : 0;
-      if (index == 0 || n->input(index)->node()->kind() != c10::prim::Constant) return;
+      if (index == 0) return;
+      const auto groups = torch::jit::toIValue(n->input(index));
+      if (!groups || !groups->isInt() || groups->toInt() != w.size(0)) return;
       torch::jit::WithInsertPoint guard(n);
       Value* rows = g->insert(c10::aten::size, {n->input(1), 0});
       n->replaceInput(index, rows);
     });
   }
-}
-
-torch::jit::Module submodule(const torch::jit::Module& root, const std::string& path) {
-  for (const auto& item : root.named_modules())
-    if (item.name == path) return item.value;
-  throw std::logic_error("no submodule " + path);
 }
 
 std::string join_path(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
@@ -341,6 +340,7 @@ void rewrite(torch::jit::Module& module) {
     unfreeze_training_flags(*g);
     const auto kind = kind_of(item.value);
     if (kind == ModuleKind::Conv2d || kind == ModuleKind::Linear) insert_observer(*g);
+    if (kind == ModuleKind::Conv2d) groups_follow_weight(item.value);
   }
 }
 }  // namespace
@@ -431,11 +431,6 @@ void TorchScriptModel::index_modules() {
   auto analysis = analyse_channels(module_, layers_, bns_);
   groups_ = std::move(analysis.groups);
   refused_ = std::move(analysis.refused);
-  depthwise_.clear();
-  for (size_t l : analysis.depthwise) {
-    depthwise_.push_back(layers_[l].name);
-    groups_follow_weight(submodule(module_, layers_[l].name));
-  }
 }
 
 at::Tensor TorchScriptModel::forward(const at::Tensor& x) {
@@ -537,7 +532,8 @@ void TorchScriptModel::reinitialize() {
 void TorchScriptModel::save(const std::string& path, const std::string& metadata) {
   // From the file as loaded (no observer calls, tracing's flags as they were), with today's values.
   auto clean = load_module(*bytes_, origin_, nullptr);
-  for (const auto& name : depthwise_) groups_follow_weight(submodule(clean, name));
+  for (const auto& item : clean.named_modules())
+    if (kind_of(item.value) == ModuleKind::Conv2d) groups_follow_weight(item.value);
   {
     at::NoGradGuard no_grad;
     std::unordered_map<std::string, at::Tensor> now;

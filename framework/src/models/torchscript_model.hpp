@@ -65,7 +65,6 @@ class TorchScriptModel : public Model {
   std::vector<BatchNormRef> bns_;
   std::vector<ChannelGroup> groups_;  // from the graph (models/channel_analysis.hpp)
   std::vector<std::string> refused_;
-  std::vector<std::string> depthwise_;  // depthwise convs in a group: their groups follow the weight
   bool observing_ = false;
 };
 

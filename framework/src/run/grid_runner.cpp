@@ -1,5 +1,7 @@
 #include "run/grid_runner.hpp"
 
+#include "core/errors.hpp"
+
 #include "plugin/registry.hpp"
 #include "run/dense_cache.hpp"
 #include "run/first_step_cache.hpp"
@@ -78,9 +80,9 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
       ++summary.done;
       progress.end_run("done", true);
     } catch (const std::exception& e) {
-      store.fail_run(run_id, e.what(), elapsed());
+      store.fail_run(run_id, one_line(e), elapsed());  // LibTorch's stack frames stay out of runs.error
       ++summary.failed;
-      progress.end_run(fmt::format("FAILED: {}", e.what()), true);
+      progress.end_run(fmt::format("FAILED: {}", one_line(e)), true);
     }
   }
   progress.message(fmt::format("{}: {} done, {} skipped (already done), {} failed{}", exp.name, summary.done,
