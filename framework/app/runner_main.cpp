@@ -11,6 +11,8 @@
 #include "run/plan.hpp"
 #include "run/threads.hpp"
 #include "models/model_spec.hpp"
+#include "core/errors.hpp"
+#include "util/errors.hpp"
 
 #include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
@@ -256,12 +258,41 @@ void usage() {
              "       runner plot DB --kind accuracy|speedup|layers|sensitivity --out FILE.png|svg [...]\n"
              "       runner query DB \"SELECT ...\"\n"
              "       runner eval MODEL.pt [--threads N] [--latency-repeats N]\n"
+             "every command: --debug-log FILE (or $PRUNELAB_DEBUG_LOG) appends full error texts, LibTorch's stack\n"
+             "       traces included, to FILE; errors printed and stored are one line\n"
              "exit codes: 0 all runs done, 1 some run failed, 2 usage or config error\n");
+}
+
+/// Takes `--debug-log FILE` / `--debug-log=FILE` out of the arguments, for every command.
+std::vector<char*> take_debug_log_option(int argc, char** argv) {
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--debug-log" && i + 1 < argc) {
+      prunelab::set_debug_log(argv[++i]);
+    } else if (a.rfind("--debug-log=", 0) == 0) {
+      prunelab::set_debug_log(a.substr(12));
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  args.push_back(nullptr);
+  return args;
+}
+
+/// One line on stderr; the full text (a LibTorch stack trace) into the debug log.
+int report_error(const char* what, const std::exception& e) {
+  prunelab::debug_log(fmt::format("runner: {}", what), e);
+  fmt::print(stderr, "{}: {}\n", what, prunelab::one_line(e));
+  return kUsage;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc_in, char** argv_in) {
+  auto arg_storage = take_debug_log_option(argc_in, argv_in);
+  int argc = static_cast<int>(arg_storage.size()) - 1;
+  char** argv = arg_storage.data();
   if (argc < 2) {
     usage();
     return kUsage;
@@ -280,13 +311,10 @@ int main(int argc, char** argv) {
     if (first == "eval") return cmd_eval(argc - 1, argv + 1);
     return cmd_run(argc, argv);
   } catch (const prunelab::ConfigError& e) {
-    fmt::print(stderr, "config error: {}\n", e.what());
-    return kUsage;
+    return report_error("config error", e);
   } catch (const prunelab::PluginLoadError& e) {
-    fmt::print(stderr, "plugin error: {}\n", e.what());
-    return kUsage;
+    return report_error("plugin error", e);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kUsage;
+    return report_error("error", e);
   }
 }
