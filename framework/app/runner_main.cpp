@@ -11,6 +11,8 @@
 #include "run/plan.hpp"
 #include "run/threads.hpp"
 #include "models/model_spec.hpp"
+#include "store/result_store.hpp"
+#include "store/schema_guard.hpp"
 #include "core/errors.hpp"
 #include "util/errors.hpp"
 
@@ -27,6 +29,12 @@
 namespace {
 
 constexpr int kOk = 0, kRunsFailed = 1, kUsage = 2;
+
+/// A note on stderr when a database read by report/plot/query was written by a newer prunelab.
+void note_newer_schema(const std::string& db_path) {
+  const auto note = prunelab::newer_schema_note(db_path, prunelab::ResultStore::schema_version());
+  if (!note.empty()) fmt::print(stderr, "{}\n", note);
+}
 
 struct PluginOptions {
   std::vector<std::string> dirs;
@@ -186,6 +194,7 @@ int cmd_report(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spec.rows = split_fields(rows);
   // Read-only: safe while a grid is still writing (WAL readers never block the writer).
+  note_newer_schema(db_path);
   SQLite::Database db(db_path, SQLite::OPEN_READONLY, 10000);
   std::cout << prunelab::render(prunelab::make_pivot(db, spec), format);
   return kOk;
@@ -207,6 +216,7 @@ int cmd_plot(int argc, char** argv) {
   add_pivot_options(app, spec.pivot, rows);
   CLI11_PARSE(app, argc, argv);
   spec.pivot.rows = split_fields(rows);
+  note_newer_schema(db_path);
   SQLite::Database db(db_path, SQLite::OPEN_READONLY, 10000);
   prunelab::make_plot(db, spec);
   fmt::print("wrote {}\n", spec.out);
@@ -245,6 +255,7 @@ int cmd_query(int argc, char** argv) {
   app.add_option("db", db_path, "results database")->required()->check(CLI::ExistingFile);
   app.add_option("sql", sql, "one SELECT (or read-only PRAGMA) statement")->required();
   CLI11_PARSE(app, argc, argv);
+  note_newer_schema(db_path);
   std::cout << prunelab::format_aligned(prunelab::run_readonly_query(db_path, sql));
   return kOk;
 }
