@@ -113,6 +113,9 @@ prune:
   EXPECT_EQ(e.column, 14);
   EXPECT_EQ(e.key, "prune.criterion");
   EXPECT_NE(std::string(e.what()).find("unknown criterion 'magnitud' (known: bn_scale, fpgm, magnitude, obd, obs, random, reconstruction, taylor)"), std::string::npos) << e.what();
+  // ... and where plugins were looked for, and how to add a directory.
+  EXPECT_NE(std::string(e.what()).find(std::string("plugins were looked for in ") + PLUGIN_DIR), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("--plugin-dir DIR or $PRUNELAB_PLUGIN_PATH"), std::string::npos) << e.what();
 }
 
 TEST(ConfigErrors, UnknownPluginParameterListsAcceptedOnes) {
@@ -198,7 +201,8 @@ prune:
 )");
   EXPECT_EQ(e.line, 6);
   EXPECT_EQ(e.key, "prune.schedule.increment");
-  EXPECT_NE(std::string(e.what()).find("increment must be in"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("'increment' of schedule 'iterative' must be in [0.01, 1) (got 0)"), std::string::npos)
+      << e.what();
 }
 
 TEST(ConfigErrors, PatternSparsityMustMatchNOfM) {
@@ -254,4 +258,25 @@ TEST(Config, NewPluginParametersAtTheirDefaultsKeepOldHashes) {
   auto recal = parse(std::string(kMinimal) + "finetune: {recalibrate_bn: 20}\n");
   EXPECT_NE(recal.runs[0].canonical_json().find("\"recalibrate_bn\":20"), std::string::npos);
   EXPECT_NE(recal.runs[0].hash(), parse(kMinimal).runs[0].hash());
+}
+
+TEST(ConfigErrors, DeclaredParameterRangesTypesAndChoicesPointAtTheKey) {
+  auto with_schedule = [](const std::string& schedule) {
+    return std::string(kMinimal).replace(std::string(kMinimal).find("schedule: one_shot"), 18, "schedule: " + schedule);
+  };
+  auto type = parse_error(with_schedule("{type: iterative, count: 2.5}"));
+  EXPECT_EQ(type.key, "prune.schedule.count");
+  EXPECT_EQ(type.line, 7);
+  EXPECT_EQ(type.column, 38);  // the value, not the mapping
+  EXPECT_NE(std::string(type.what()).find("must be an integer (got 2.5)"), std::string::npos) << type.what();
+  auto choice = parse_error(with_schedule("{type: iterative, budget: all}"));
+  EXPECT_EQ(choice.key, "prune.schedule.budget");
+  EXPECT_NE(std::string(choice.what()).find("must be one of: total, per_step (got 'all')"), std::string::npos) << choice.what();
+  auto list = parse_error(with_schedule("{type: iterative, steps: [0.3, 1.5]}"));
+  EXPECT_EQ(list.key, "prune.schedule.steps");
+  EXPECT_NE(std::string(list.what()).find("entry 2 must be in (0, 1) (got 1.5)"), std::string::npos) << list.what();
+  // A check only the plugin can make (two parameters together) names its key with ParamError.
+  auto both = parse_error(with_schedule("{type: iterative, steps: [0.3], count: 3}"));
+  EXPECT_EQ(both.key, "prune.schedule.count");
+  EXPECT_EQ(both.column, 52);
 }

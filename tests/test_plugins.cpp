@@ -122,3 +122,39 @@ TEST(Plugins, ObjectsKeepTheirLibraryLoaded) {
   EXPECT_TRUE(at::equal(s[0], at::tensor({3.0f, 1.0f})));
   EXPECT_DOUBLE_EQ(c->slice_norm_p(), 2.0);
 }
+
+TEST(Plugins, ADefaultOutsideItsDeclaredRangeIsRefusedAtRegistration) {
+  PluginRegistry r;
+  struct None final : Criterion {
+    std::vector<at::Tensor> score(CriterionContext&) override { return {}; }
+  };
+  auto make = [](const Params&) -> std::unique_ptr<Criterion> { return std::make_unique<None>(); };
+  EXPECT_THROW(r.add_criterion({"bad", "1", "", {ParamSpec{"k", ParamType::Int, int64_t{0}, ""}.at_least(1)}}, make),
+               PluginLoadError);
+  EXPECT_THROW(r.add_criterion({"bad2", "1", "", {ParamSpec{"k", ParamType::Int, 0.5, ""}}}, make), PluginLoadError);
+  r.add_criterion({"good", "1", "", {ParamSpec{"k", ParamType::Int, int64_t{1}, ""}.at_least(1)}}, make);
+  try {
+    r.validate(ComponentKind::Criterion, "good", Params({{"k", int64_t{0}}}));
+    FAIL();
+  } catch (const ParamError& e) {
+    EXPECT_EQ(e.key, "k");
+    EXPECT_EQ(std::string(e.what()), "parameter 'k' of criterion 'good' must be >= 1 (got 0)");
+  }
+  try {
+    r.validate(ComponentKind::Criterion, "good", Params({{"k", 2.5}}));
+    FAIL();
+  } catch (const ParamError& e) {
+    EXPECT_EQ(std::string(e.what()), "parameter 'k' of criterion 'good' must be an integer (got 2.5)");
+  }
+}
+
+TEST(Plugins, AnUnknownComponentSaysWherePluginsWereLookedFor) {
+  PluginRegistry r;
+  r.load_directory(PLUGIN_DIR);
+  r.load_directory("/nonexistent/plugins");
+  const auto msg = r.unknown_component_message(ComponentKind::Schedule, "oneshot");
+  EXPECT_NE(msg.find("unknown schedule 'oneshot' (known: agp, iterative, lottery, one_shot)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(std::string("plugins were looked for in ") + PLUGIN_DIR + ", /nonexistent/plugins"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("--plugin-dir DIR or $PRUNELAB_PLUGIN_PATH"), std::string::npos) << msg;
+}

@@ -108,11 +108,7 @@ class Reader {
     } else {
       fail(n, key, "expected a name or {type: NAME, ...}");
     }
-    if (!registry_.find(kind, spec.type)) {
-      auto known = registry_.names(kind);
-      fail(type_node, key, fmt::format("unknown {} '{}' (known: {})", to_string(kind), spec.type,
-                                       known.empty() ? "none loaded" : fmt::format("{}", fmt::join(known, ", "))));
-    }
+    if (!registry_.find(kind, spec.type)) fail(type_node, key, registry_.unknown_component_message(kind, spec.type));
     try {
       spec.params = registry_.validate(kind, spec.type, raw);
       const auto& info = registry_.find(kind, spec.type)->info;
@@ -125,14 +121,14 @@ class Reader {
       if (kind == ComponentKind::Criterion) registry_.make_criterion(spec.type, spec.params);
       if (kind == ComponentKind::RatioPolicy) registry_.make_ratio_policy(spec.type, spec.params);
       if (kind == ComponentKind::Schedule) registry_.make_schedule(spec.type, spec.params);
+    } catch (const ParamError& e) {
+      // The framework's checks and a plugin's keyed ParamError name the parameter: point at it.
+      const bool written = !e.key.empty() && std::find(spec.explicit_keys.begin(), spec.explicit_keys.end(), e.key) !=
+                                                 spec.explicit_keys.end();
+      if (written) fail(n[e.key], key + "." + e.key, one_line(e));
+      fail(n, e.key.empty() ? key : key + "." + e.key, one_line(e));
     } catch (const std::exception& e) {
-      // Point at the offending parameter when we can find it.
-      std::string bad;
-      for (const auto& p : spec.explicit_keys)
-        if (std::string(e.what()).find("'" + p + "'") != std::string::npos ||
-            std::string(e.what()).find(" " + p + " ") != std::string::npos)
-          bad = p;
-      fail(bad.empty() ? n : n[bad], bad.empty() ? key : key + "." + bad, e.what());
+      fail(n, key, one_line(e));
     }
     return spec;
   }

@@ -1,6 +1,7 @@
 #include "plugin/registry.hpp"
 
 #include "config/json.hpp"
+#include "core/errors.hpp"
 
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <fmt/format.h>
@@ -82,7 +83,7 @@ void PluginRegistry::load_file(const std::string& path) {
     loading_file_.clear();
     loading_hash_.clear();
     staged_.clear();
-    throw PluginLoadError(fmt::format("plugin '{}' failed to register: {}", path, e.what()));
+    throw PluginLoadError(fmt::format("plugin '{}' failed to register: {}", path, one_line(e)));
   }
   loading_.reset();
   loading_file_.clear();
@@ -92,6 +93,7 @@ void PluginRegistry::load_file(const std::string& path) {
 }
 
 std::vector<std::string> PluginRegistry::load_directory(const std::string& dir) {
+  if (std::find(searched_dirs_.begin(), searched_dirs_.end(), dir) == searched_dirs_.end()) searched_dirs_.push_back(dir);
   std::vector<std::string> refused;
   if (!std::filesystem::is_directory(dir)) return {fmt::format("plugin directory '{}' does not exist", dir)};
   std::vector<std::string> files;
@@ -108,6 +110,21 @@ std::vector<std::string> PluginRegistry::load_directory(const std::string& dir) 
   return refused;
 }
 
+namespace {
+std::string abbreviated(const std::string& s) { return s.size() <= 60 ? s : s.substr(0, 40) + "..."; }
+
+bool type_matches(ParamType t, const Value& v) {
+  switch (t) {
+    case ParamType::Bool: return std::holds_alternative<bool>(v);
+    case ParamType::Int: return std::holds_alternative<int64_t>(v);
+    case ParamType::Number: return std::holds_alternative<double>(v) || std::holds_alternative<int64_t>(v);
+    case ParamType::String: return std::holds_alternative<std::string>(v);
+    case ParamType::NumberList: return std::holds_alternative<std::vector<double>>(v);
+  }
+  return false;
+}
+}  // namespace
+
 RegisteredComponent& PluginRegistry::add(ComponentKind kind, ComponentInfo info) {
   auto key = std::make_pair(kind, info.name);
   if (auto it = components_.find(key); it != components_.end())
@@ -115,6 +132,14 @@ RegisteredComponent& PluginRegistry::add(ComponentKind kind, ComponentInfo info)
                                       info.name, it->second.file.empty() ? "<built-in>" : it->second.file));
   if (staged_.count(key))
     throw PluginLoadError(fmt::format("duplicate {} '{}' within '{}'", to_string(kind), info.name, loading_file_));
+  for (const auto& spec : info.params) {
+    if (!type_matches(spec.type, spec.default_value))
+      throw PluginLoadError(fmt::format("{} '{}': the default of parameter '{}' is not {}", to_string(kind), info.name,
+                                        spec.name, describe(spec.type)));
+    if (auto why = spec.violation(spec.default_value); !why.empty())
+      throw PluginLoadError(fmt::format("{} '{}': the default of parameter '{}' {}", to_string(kind), info.name,
+                                        spec.name, why));
+  }
   RegisteredComponent c;
   c.library = loading_;
   c.file = loading_file_;
@@ -160,25 +185,19 @@ std::vector<const RegisteredComponent*> PluginRegistry::all() const {
   return out;
 }
 
-const RegisteredComponent& PluginRegistry::get(ComponentKind kind, const std::string& name) const {
-  if (const auto* c = find(kind, name)) return *c;
+std::string PluginRegistry::unknown_component_message(ComponentKind kind, const std::string& name) const {
   auto known = names(kind);
-  throw std::out_of_range(fmt::format("unknown {} '{}' (known: {})", to_string(kind), name,
-                                      known.empty() ? "none loaded" : fmt::format("{}", fmt::join(known, ", "))));
+  std::string where = searched_dirs_.empty() ? "no plugin directory was searched"
+                                             : fmt::format("plugins were looked for in {}", fmt::join(searched_dirs_, ", "));
+  return fmt::format("unknown {} '{}' (known: {}); {}: add a directory with --plugin-dir DIR or $PRUNELAB_PLUGIN_PATH",
+                     to_string(kind), name, known.empty() ? "none loaded" : fmt::format("{}", fmt::join(known, ", ")),
+                     where);
 }
 
-namespace {
-bool type_matches(ParamType t, const Value& v) {
-  switch (t) {
-    case ParamType::Bool: return std::holds_alternative<bool>(v);
-    case ParamType::Int: return std::holds_alternative<int64_t>(v);
-    case ParamType::Number: return std::holds_alternative<double>(v) || std::holds_alternative<int64_t>(v);
-    case ParamType::String: return std::holds_alternative<std::string>(v);
-    case ParamType::NumberList: return std::holds_alternative<std::vector<double>>(v);
-  }
-  return false;
+const RegisteredComponent& PluginRegistry::get(ComponentKind kind, const std::string& name) const {
+  if (const auto* c = find(kind, name)) return *c;
+  throw std::out_of_range(unknown_component_message(kind, name));
 }
-}  // namespace
 
 Params PluginRegistry::validate(ComponentKind kind, const std::string& name, const Params& raw) const {
   const auto& c = get(kind, name);
@@ -189,12 +208,14 @@ Params PluginRegistry::validate(ComponentKind kind, const std::string& name, con
     auto it = std::find_if(c.info.params.begin(), c.info.params.end(),
                            [&](const ParamSpec& s) { return s.name == key; });
     if (it == c.info.params.end())
-      throw ParamError(fmt::format("unknown parameter '{}' for {} '{}' (accepted: {})", key,
-                                   to_string(kind), name,
-                                   accepted.empty() ? "none" : fmt::format("{}", fmt::join(accepted, ", "))));
+      throw ParamError(key, fmt::format("unknown parameter '{}' for {} '{}' (accepted: {})", key,
+                                        to_string(kind), name,
+                                        accepted.empty() ? "none" : fmt::format("{}", fmt::join(accepted, ", "))));
     if (!type_matches(it->type, value))
-      throw ParamError(fmt::format("parameter '{}' of {} '{}' must be a {}", key, to_string(kind), name,
-                                   to_string(it->type)));
+      throw ParamError(key, fmt::format("parameter '{}' of {} '{}' must be {} (got {})", key, to_string(kind), name,
+                                        describe(it->type), abbreviated(value_to_json(value))));
+    if (auto why = it->violation(value); !why.empty())
+      throw ParamError(key, fmt::format("parameter '{}' of {} '{}' {}", key, to_string(kind), name, why));
     // Numbers are stored as doubles so 1 and 1.0 give the same canonical config.
     if (it->type == ParamType::Number && std::holds_alternative<int64_t>(value))
       out.set(key, static_cast<double>(std::get<int64_t>(value)));
