@@ -1,6 +1,7 @@
 /// `runner`: run an experiment grid, validate a config, list plugins, report a database.
 
 #include "config/config_loader.hpp"
+#include "config/data_checks.hpp"
 #include "plugin/registry.hpp"
 #include "report/pivot.hpp"
 #include "report/plot.hpp"
@@ -29,6 +30,18 @@
 namespace {
 
 constexpr int kOk = 0, kRunsFailed = 1, kUsage = 2;
+constexpr int kMaxThreads = 1024;
+
+// CLI11_PARSE, with every refused command line (a bad option value, --threads -1) exiting 2.
+#define PARSE_ARGS(app, argc, argv)                          \
+  do {                                                       \
+    try {                                                    \
+      (app).parse((argc), (argv));                           \
+    } catch (const CLI::ParseError& e) {                     \
+      const int code = (app).exit(e);                        \
+      return code == 0 ? kOk : kUsage;                       \
+    }                                                        \
+  } while (false)
 
 /// A note on stderr when a database read by report/plot/query was written by a newer prunelab.
 void note_newer_schema(const std::string& db_path) {
@@ -61,18 +74,20 @@ int cmd_run(int argc, char** argv) {
   app.add_option("--db", grid.db_path, "results database (default results/<name>.db)");
   app.add_option("--cache-dir", grid.cache_dir, "dense checkpoint cache (default <db dir>/cache)");
   app.add_option("--models-dir", grid.models_dir, "saved pruned models (default <db dir>/models)");
-  app.add_option("--threads", grid.threads, "LibTorch intra-op threads (default: the config's)");
+  app.add_option("--threads", grid.threads, "LibTorch intra-op threads (default: the config's)")
+      ->check(CLI::Range(0, kMaxThreads));
   app.add_option("--device", grid.device, "cpu | cuda | auto (default: the config's)");
   app.add_flag("--quiet", grid.quiet, "no progress output");
   bool recompute_first_steps = false;
   app.add_flag("--no-shared-steps", recompute_first_steps,
                "every run computes its own first pruning step (default: runs that share it load it from the cache)");
   add_plugin_options(app, plugins);
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   grid.share_first_steps = !recompute_first_steps;
   prunelab::PluginRegistry registry;
   load_plugins(registry, plugins);
   auto exp = prunelab::load_experiment(file, registry);
+  for (const auto& note : prunelab::check_against_data(exp)) fmt::print(stderr, "note: {}\n", note);
   auto summary = prunelab::run_grid(exp, registry, grid);
   return summary.failed ? kRunsFailed : kOk;
 }
@@ -112,11 +127,13 @@ int cmd_validate(int argc, char** argv) {
   app.add_option("config", file, "experiment YAML file")->required();
   app.add_flag("--json", json, "print each run's canonical config");
   add_plugin_options(app, plugins);
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   prunelab::PluginRegistry registry;
   load_plugins(registry, plugins);
   auto exp = prunelab::load_experiment(file, registry);
+  const auto data_notes = prunelab::check_against_data(exp);
   fmt::print("{}: experiment '{}', {} runs\n", file, exp.name, exp.runs.size());
+  for (const auto& note : data_notes) fmt::print("note: {}\n", note);
   print_models(exp);
   fmt::print("plan: target sparsity/fine-tuning steps per pruning step (+ continues the training session,\n"
              "      @k rewinds to dense step k, @r re-initialises)\n");
@@ -148,7 +165,7 @@ int cmd_plugins(int argc, char** argv) {
   CLI::App app{"List every loaded plugin component with its parameters", "runner plugins"};
   PluginOptions plugins;
   add_plugin_options(app, plugins);
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   prunelab::PluginRegistry registry;
   load_plugins(registry, plugins);
   for (const auto* c : registry.all()) {
@@ -191,7 +208,7 @@ int cmd_report(int argc, char** argv) {
   app.add_option("db", db_path, "results database")->required()->check(CLI::ExistingFile);
   app.add_option("--format", format, "md | latex | csv | html")->capture_default_str();
   add_pivot_options(app, spec, rows);
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   spec.rows = split_fields(rows);
   // Read-only: safe while a grid is still writing (WAL readers never block the writer).
   note_newer_schema(db_path);
@@ -214,7 +231,7 @@ int cmd_plot(int argc, char** argv) {
   app.add_option("--height", spec.height, "pixels")->capture_default_str();
   app.add_option("--title", spec.title, "chart title");
   add_pivot_options(app, spec.pivot, rows);
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   spec.pivot.rows = split_fields(rows);
   note_newer_schema(db_path);
   SQLite::Database db(db_path, SQLite::OPEN_READONLY, 10000);
@@ -229,11 +246,11 @@ int cmd_eval(int argc, char** argv) {
   int threads = 0, latency_repeats = 20;
   int64_t batch = 128;
   app.add_option("model", file, "a -masked.pt or -pruned.pt file under results/models/")->required();
-  app.add_option("--threads", threads, "LibTorch intra-op threads (default: LibTorch's)");
+  app.add_option("--threads", threads, "LibTorch intra-op threads (default: LibTorch's)")->check(CLI::Range(0, kMaxThreads));
   app.add_option("--device", device, "cpu | cuda | auto");
   app.add_option("--batch", batch, "evaluation batch size");
   app.add_option("--latency-repeats", latency_repeats, "timed passes at batch 64 (x5 at batch 1); 0 = skip");
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   const int in_force = prunelab::configure_threads(threads);
   const auto e = prunelab::evaluate_model_file(file, prunelab::resolve_device(device), batch, latency_repeats);
   const auto& s = e.stats;
@@ -254,7 +271,7 @@ int cmd_query(int argc, char** argv) {
   std::string db_path, sql;
   app.add_option("db", db_path, "results database")->required()->check(CLI::ExistingFile);
   app.add_option("sql", sql, "one SELECT (or read-only PRAGMA) statement")->required();
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   note_newer_schema(db_path);
   std::cout << prunelab::format_aligned(prunelab::run_readonly_query(db_path, sql));
   return kOk;
