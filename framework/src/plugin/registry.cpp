@@ -1,6 +1,7 @@
 #include "plugin/registry.hpp"
 
 #include "config/json.hpp"
+#include "plugin/abi_record.hpp"
 #include "core/errors.hpp"
 
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -8,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cxxabi.h>
 #include <dlfcn.h>
 #include <cstdlib>
 #include <filesystem>
@@ -28,10 +30,72 @@ const char* to_string(ComponentKind kind) {
 }
 
 namespace {
-std::string hash_file(const std::string& path) {
+std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return stable_hash(bytes);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string hash_file(const std::string& path) { return stable_hash(read_bytes(path)); }
+
+constexpr const char* kRebuild = "rebuild it against this prunelab";
+
+// Refuses a library whose ABI record (read from its bytes, before it is loaded) does not match
+// this framework's: nothing of a stale plugin runs, and it gets this message, not "undefined symbol".
+void check_abi_record(const std::string& path, const std::string& bytes) {
+  const AbiScan scan = scan_library_bytes(bytes);
+  if (scan.records.empty()) {
+    if (scan.has_register_symbol)
+      throw PluginLoadError(fmt::format(
+          "plugin '{}' has no ABI record: it was built against a prunelab older than plugin API {} (interface {}); {}",
+          path, kPluginApiVersion, kPluginInterfaceHash, kRebuild));
+    throw PluginLoadError(fmt::format(
+        "'{}' is not a prunelab plugin (no prunelab_plugin_abi record / prunelab_register_plugin symbol)", path));
+  }
+  if (scan.records.size() > 1)
+    throw PluginLoadError(fmt::format("plugin '{}' holds {} different ABI records ('{}', '{}'); {}", path,
+                                      scan.records.size(), scan.records[0], scan.records[1], kRebuild));
+  const auto abi = parse_abi_record(scan.records.front());
+  if (!abi) throw PluginLoadError(fmt::format("plugin '{}' has a malformed ABI record '{}'; {}", path, scan.records.front(), kRebuild));
+  if (abi->api_version != kPluginApiVersion)
+    throw PluginLoadError(fmt::format("wrong plugin API version in '{}': found {}, expected {}; {}", path,
+                                      abi->api_version, kPluginApiVersion, kRebuild));
+  if (abi->interface_hash != kPluginInterfaceHash)
+    throw PluginLoadError(fmt::format(
+        "plugin '{}' was built against other plugin headers (interface hash {}, this prunelab's is {}); {}", path,
+        abi->interface_hash, kPluginInterfaceHash, kRebuild));
+  if (abi->torch_version != TORCH_VERSION)
+    throw PluginLoadError(fmt::format("plugin '{}' was built against LibTorch {}, expected {}; {}", path,
+                                      abi->torch_version, TORCH_VERSION, kRebuild));
+  if (abi->cxx11_abi != PRUNELAB_CXX11_ABI)
+    throw PluginLoadError(fmt::format("plugin '{}' was built with _GLIBCXX_USE_CXX11_ABI={}, expected {}; {}", path,
+                                      abi->cxx11_abi, PRUNELAB_CXX11_ABI, kRebuild));
+}
+
+std::string demangle(const std::string& symbol) {
+  int status = 0;
+  char* name = abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
+  std::string out = status == 0 && name ? name : symbol;
+  std::free(name);
+  return out;
+}
+
+// Boost.DLL reports a failed dlopen as "Bad file descriptor": ask the dynamic loader why.
+std::string dlopen_failure(const std::string& path) {
+  dlerror();
+  if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+    dlclose(h);
+    return fmt::format("cannot load plugin '{}'", path);
+  }
+  const char* err = dlerror();
+  std::string why = err ? err : "unknown error";
+  if (why.rfind(path + ": ", 0) == 0) why = why.substr(path.size() + 2);
+  const std::string undefined = "undefined symbol: ";
+  if (auto pos = why.find(undefined); pos != std::string::npos) {
+    const std::string symbol = why.substr(pos + undefined.size());
+    return fmt::format("cannot load plugin '{}': it needs {} ({}), which neither this prunelab nor the libraries it "
+                       "links provide; {}", path, demangle(symbol), symbol, kRebuild);
+  }
+  return fmt::format("cannot load plugin '{}': {}", path, one_line(why));
 }
 }  // namespace
 
@@ -50,26 +114,21 @@ namespace {
 }  // namespace
 
 void PluginRegistry::load_file(const std::string& path) {
-  // Hashed before loading: the fingerprint describes the code about to run.
-  const std::string code_hash = std::filesystem::exists(path) ? hash_file(path) : "";
+  std::error_code fs_ec;
+  if (!std::filesystem::is_regular_file(path, fs_ec))
+    throw PluginLoadError(fmt::format("cannot load plugin '{}': no such file", path));
+  // Read once, before loading: the fingerprint describes the code about to run, and the ABI
+  // record is checked from these bytes before anything of the library runs or is resolved.
+  const std::string bytes = read_bytes(path);
+  const std::string code_hash = stable_hash(bytes);
+  check_abi_record(path, bytes);
   auto lib = std::make_shared<boost::dll::shared_library>();
   boost::system::error_code ec;
+  // RTLD_NOW: a symbol nothing provides is a load error naming it, not a crash at its first call.
   lib->load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
-  if (ec) throw PluginLoadError(fmt::format("cannot load plugin '{}': {}", path, ec.message()));
-  if (!lib->has("prunelab_plugin_abi") || !lib->has("prunelab_register_plugin"))
-    throw PluginLoadError(fmt::format(
-        "'{}' is not a prunelab plugin (no prunelab_plugin_abi / prunelab_register_plugin symbol)", path));
-  const auto& abi = lib->get<const PluginAbi>("prunelab_plugin_abi");
-  if (abi.api_version != kPluginApiVersion)
-    throw PluginLoadError(fmt::format("wrong plugin API version in '{}': found {}, expected {}", path,
-                                      abi.api_version, kPluginApiVersion));
-  const std::string torch_version = abi.torch_version ? abi.torch_version : "";
-  if (torch_version != TORCH_VERSION)
-    throw PluginLoadError(fmt::format("plugin '{}' was built against LibTorch {}, expected {}", path,
-                                      torch_version, TORCH_VERSION));
-  if (abi.cxx11_abi != PRUNELAB_CXX11_ABI)
-    throw PluginLoadError(fmt::format("plugin '{}' was built with _GLIBCXX_USE_CXX11_ABI={}, expected {}", path,
-                                      abi.cxx11_abi, PRUNELAB_CXX11_ABI));
+  if (ec) throw PluginLoadError(dlopen_failure(path));
+  if (!lib->has("prunelab_register_plugin"))
+    throw PluginLoadError(fmt::format("'{}' is not a prunelab plugin (no prunelab_register_plugin symbol)", path));
   auto& register_fn = lib->get<void(Registrar&)>("prunelab_register_plugin");
   // Register into a staging area: a plugin that fails half-way leaves nothing behind.
   loading_ = lib;

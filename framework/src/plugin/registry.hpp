@@ -35,7 +35,8 @@ struct RegisteredComponent {
 
 class PluginRegistry : public Registrar {
  public:
-  /// Loads one plugin library; throws PluginLoadError naming the file and what is wrong.
+  /// Loads one plugin library; throws PluginLoadError naming the file and what is wrong. The
+  /// ABI record is checked from the file before it is loaded (see prunelab/plugin_abi.hpp).
   void load_file(const std::string& path);
   /// Loads every shared library in `dir`; returns one message per refused library.
   std::vector<std::string> load_directory(const std::string& dir);
