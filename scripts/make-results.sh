@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# Regenerates docs/results.md and its charts (docs/img/) from the databases in results/,
-# using only `runner report`, `runner plot` and `runner query`. Run after the experiments:
-#   scripts/run-main.sh && build/runner experiments/quick.yaml && scripts/make-results.sh
+# Regenerates docs/results.md and its charts (docs/img/) from the published databases in
+# results/published/ (committed: anyone can recheck a claim with `runner query`), falling back to
+# results/ for an experiment not published yet, using only `runner report`, `runner plot` and
+# `runner query`. After running an experiment, publish its database, then regenerate:
+#   build/runner experiments/quick.yaml && scripts/publish-results.sh quick && scripts/make-results.sh
+# MAKE_RESULTS_OUT=DIR writes DIR/results.md and DIR/img/ instead of docs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNNER=build/runner
-OUT=docs/results.md
-mkdir -p docs/img
+OUT_DIR="${MAKE_RESULTS_OUT:-docs}"
+OUT="$OUT_DIR/results.md"
+IMG="$OUT_DIR/img"
+mkdir -p "$IMG"
+
+db_path() {  # db_path NAME: the published database of experiments/NAME.yaml, else the local one
+  if [ -f "results/published/$1.db" ]; then echo "results/published/$1.db"; else echo "results/$1.db"; fi
+}
 
 first_id() {  # the first value of a one-column `runner query` table, if it is a number
   sed -n 3p | tr -d ' ' | grep -E '^[0-9]+$' || true
 }
 
 section() {  # section NAME: the tables and charts of results/NAME.db
-  local name="$1" db="results/$1.db"
+  local name="$1" db
+  db="$(db_path "$1")"
   [ -f "$db" ] || { echo "skipping $name: $db not found" >&2; return; }
   echo "## \`experiments/$name.yaml\`"
   echo
@@ -46,18 +56,18 @@ section() {  # section NAME: the tables and charts of results/NAME.db
   for policy in $("$RUNNER" query "$db" "SELECT DISTINCT ratio_policy FROM runs ORDER BY 1" | tail -n +3 | head -n -1); do
     "$RUNNER" plot "$db" --kind accuracy --rows schedule --where "ratio_policy = '$policy'" \
       --title "$name: test top-1 vs sparsity, $policy magnitude pruning (mean ± std over seeds)" \
-      --out "docs/img/$name-accuracy-$policy.png" > /dev/null
+      --out "$IMG/$name-accuracy-$policy.png" > /dev/null
     echo "![$name, $policy: accuracy vs sparsity](img/$name-accuracy-$policy.png)"
     echo
   done
-  "$RUNNER" plot "$db" --kind speedup --out "docs/img/$name-speedup.png" > /dev/null
+  "$RUNNER" plot "$db" --kind speedup --out "$IMG/$name-speedup.png" > /dev/null
   echo "![$name: accuracy vs theoretical speed-up](img/$name-speedup.png)"
   echo
   local run
   run=$("$RUNNER" query "$db" "SELECT id FROM runs WHERE status = 'done' AND ratio_policy = 'global'
          AND schedule = 'one_shot' ORDER BY target_sparsity DESC, seed LIMIT 1" | first_id)
   if [ -n "$run" ]; then
-    "$RUNNER" plot "$db" --kind layers --run "$run" --out "docs/img/$name-layers.png" > /dev/null
+    "$RUNNER" plot "$db" --kind layers --run "$run" --out "$IMG/$name-layers.png" > /dev/null
     echo "Per-layer sparsity chosen by the global threshold (run $run):"
     echo
     echo "![$name: per-layer sparsity](img/$name-layers.png)"
@@ -66,7 +76,8 @@ section() {  # section NAME: the tables and charts of results/NAME.db
 }
 
 criteria_section() {  # the criteria comparison: one row per criterion and schedule
-  local db="results/criteria.db"
+  local db
+  db="$(db_path criteria)"
   [ -f "$db" ] || { echo "skipping criteria: $db not found" >&2; return; }
   echo "## \`experiments/criteria.yaml\`"
   echo
@@ -83,7 +94,7 @@ criteria_section() {  # the criteria comparison: one row per criterion and sched
       [ "$sched" = "one_shot" ] && tag="finetuned"
       "$RUNNER" plot "$db" --kind accuracy --rows criterion --where "granularity = '$g' AND schedule = '$sched'" \
         --title "criteria, $g, $tag: test top-1 vs sparsity (mean ± std over seeds)" \
-        --out "docs/img/criteria-$g-$tag.png" > /dev/null
+        --out "$IMG/criteria-$g-$tag.png" > /dev/null
       echo "![criteria, $g, $tag](img/criteria-$g-$tag.png)"
       echo
     done
@@ -92,7 +103,8 @@ criteria_section() {  # the criteria comparison: one row per criterion and sched
 }
 
 criteria_winners() {  # which criterion keeps the most accuracy where (means over seeds)
-  local db="results/criteria.db"
+  local db
+  db="$(db_path criteria)"
   echo "### Best criterion per granularity, schedule and sparsity (mean test top-1 over seeds)"
   echo
   "$RUNNER" query "$db" "WITH m AS (SELECT granularity, schedule, run_target_sparsity AS sparsity, criterion,
@@ -111,7 +123,8 @@ criteria_winners() {  # which criterion keeps the most accuracy where (means ove
 }
 
 ratio_section() {  # how much to prune per layer: uniform vs non-uniform policies
-  local db="results/ratio.db"
+  local db
+  db="$(db_path ratio)"
   [ -f "$db" ] || { echo "skipping ratio: $db not found" >&2; return; }
   echo "## \`experiments/ratio.yaml\`"
   echo
@@ -159,12 +172,12 @@ ratio_section() {  # how much to prune per layer: uniform vs non-uniform policie
 }
 
 # run_figure DB KIND NAME CAPTION SQL: plots `KIND` for the run the query picks (if any) into
-# docs/img/NAME.png and prints the caption (closed with ", run ID):") and the image link.
+# $IMG/NAME.png and prints the caption (closed with ", run ID):") and the image link.
 run_figure() {
   local db="$1" kind="$2" name="$3" caption="$4" sql="$5" run
   run=$("$RUNNER" query "$db" "$sql" | first_id)
   [ -n "$run" ] || return 0
-  "$RUNNER" plot "$db" --kind "$kind" --run "$run" --out "docs/img/$name.png" > /dev/null
+  "$RUNNER" plot "$db" --kind "$kind" --run "$run" --out "$IMG/$name.png" > /dev/null
   echo "$caption, run $run):"
   echo
   echo "![$name](img/$name.png)"
@@ -172,7 +185,9 @@ run_figure() {
 }
 
 recalibration_section() {  # prune-only with BatchNorm statistics re-estimated, next to criteria.yaml's
-  local db="results/recalibration.db" crit="results/criteria.db"
+  local db crit
+  db="$(db_path recalibration)"
+  crit="$(db_path criteria)"
   [ -f "$db" ] || { echo "skipping recalibration: $db not found" >&2; return; }
   echo "## \`experiments/recalibration.yaml\`"
   echo
@@ -195,7 +210,8 @@ recalibration_section() {  # prune-only with BatchNorm statistics re-estimated, 
 }
 
 granularity_section() {  # the granularity axis: accuracy next to compression and speed-ups
-  local db="results/granularity.db"
+  local db
+  db="$(db_path granularity)"
   [ -f "$db" ] || { echo "skipping granularity: $db not found" >&2; return; }
   echo "## \`experiments/granularity.yaml\`"
   echo
@@ -249,23 +265,24 @@ granularity_section() {  # the granularity axis: accuracy next to compression an
   echo
   "$RUNNER" plot "$db" --kind accuracy --rows granularity --where "schedule = 'one_shot'" \
     --title "granularity: test top-1 vs sparsity (in each granularity's units), one-shot + fine-tune" \
-    --out docs/img/granularity-accuracy.png > /dev/null
+    --out "$IMG/granularity-accuracy.png" > /dev/null
   echo "![granularity: accuracy vs sparsity](img/granularity-accuracy.png)"
   echo
   "$RUNNER" plot "$db" --kind speedup --x-metric measured_speedup --rows granularity --where "schedule = 'one_shot'" \
     --title "granularity: test top-1 vs measured speed-up at batch 64, one-shot + fine-tune" \
-    --out docs/img/granularity-measured-speedup.png > /dev/null
+    --out "$IMG/granularity-measured-speedup.png" > /dev/null
   echo "![granularity: accuracy vs measured speed-up](img/granularity-measured-speedup.png)"
   echo
   "$RUNNER" plot "$db" --kind speedup --rows granularity --where "schedule = 'one_shot'" \
     --title "granularity: test top-1 vs theoretical speed-up, one-shot + fine-tune" \
-    --out docs/img/granularity-theoretical-speedup.png > /dev/null
+    --out "$IMG/granularity-theoretical-speedup.png" > /dev/null
   echo "![granularity: accuracy vs theoretical speed-up](img/granularity-theoretical-speedup.png)"
   echo
 }
 
 schedules_section() {  # how pruning and fine-tuning interleave, under two budget rules
-  local db="results/schedules.db"
+  local db
+  db="$(db_path schedules)"
   [ -f "$db" ] || { echo "skipping schedules: $db not found" >&2; return; }
   echo "## \`experiments/schedules.yaml\`"
   echo
@@ -296,7 +313,7 @@ schedules_section() {  # how pruning and fine-tuning interleave, under two budge
   echo
   "$RUNNER" plot "$db" --kind accuracy --rows schedule \
     --title "schedules: test top-1 vs sparsity, global magnitude, ResNet-20 (mean ± std over seeds)" \
-    --out docs/img/schedules-accuracy.png > /dev/null
+    --out "$IMG/schedules-accuracy.png" > /dev/null
   echo "![schedules: accuracy vs sparsity](img/schedules-accuracy.png)"
   echo
 }
@@ -304,7 +321,13 @@ schedules_section() {  # how pruning and fine-tuning interleave, under two budge
 {
   echo "# Results"
   echo
-  echo "Generated by \`scripts/make-results.sh\` from the databases in \`results/\` (do not edit by hand)."
+  echo "Generated by \`scripts/make-results.sh\` from the databases in \`results/published/\` (committed; an"
+  echo "experiment not published yet is read from \`results/\`) — do not edit by hand. Sources:"
+  echo
+  for name in resnet granularity schedules criteria ratio recalibration quick; do
+    if [ -f "$(db_path "$name")" ]; then echo "- \`experiments/$name.yaml\`: \`$(db_path "$name")\`"; fi
+  done
+  echo
   echo "Every number below comes from \`runner report\`, \`runner query\` or \`runner plot\` on those files."
   echo "Machine: 2 CPU cores, LibTorch 1.13 (Debian), threads as configured in each experiment."
   echo

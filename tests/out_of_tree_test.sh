@@ -18,6 +18,10 @@ check "cmake --install" test $? -eq 0
 check "headers installed" test -f "$WORK/prefix/include/prunelab/plugin_api.hpp"
 check "package config installed" test -f "$WORK/prefix/lib/cmake/prunelab/prunelabConfig.cmake"
 check "built-in plugins installed" test -f "$WORK/prefix/lib/prunelab/plugins/prunelab_magnitude.so"
+# The interface hash ships with the headers: a plugin built against the install matches the runner.
+check "the installed headers carry the build's interface hash" \
+  cmp -s "$WORK/prefix/include/prunelab/abi_hash.hpp" "$BUILD/framework/generated/include/prunelab/abi_hash.hpp"
+check "the package config exports the hash" grep -q "prunelab_PLUGIN_INTERFACE_HASH [0-9a-f]\{16\}" "$WORK/prefix/lib/cmake/prunelab/prunelabConfig.cmake"
 
 # Configure the example from a copy, so nothing of the source tree's build is visible to it.
 cp -r "$SRC/examples/out_of_tree_plugin" "$WORK/example"

@@ -35,6 +35,18 @@ sed 's/criterion: magnitude/criterion: magnitud/' "$WORK/grid.yaml" > "$WORK/bad
 "$RUNNER" validate "$WORK/bad.yaml" > /dev/null 2> "$WORK/err"; rc=$?
 check "config error exits 2" test $rc -eq 2
 check "config error names file:line:col and known plugins" grep -q "bad.yaml:10:14: prune.criterion: unknown criterion 'magnitud' (known: bn_scale, fpgm, magnitude, obd, obs, random, reconstruction, taylor)" "$WORK/err"
+check "unknown plugin error says where plugins are looked for" grep -q 'plugins were looked for in .*: add a directory with --plugin-dir DIR or \$PRUNELAB_PLUGIN_PATH' "$WORK/err"
+check "config errors are one line" test "$(wc -l < "$WORK/err")" -eq 1
+# Numbers that validate as YAML but cannot be right; negative threads.
+sed 's/lr: 0.05/lr: .nan/' "$WORK/grid.yaml" > "$WORK/nan.yaml"
+"$RUNNER" validate "$WORK/nan.yaml" > /dev/null 2> "$WORK/err"; rc=$?
+check "a NaN learning rate exits 2" test $rc -eq 2
+check "a NaN learning rate is named" grep -q "nan.yaml:7:40: train.lr: must be a finite number, got '.nan'" "$WORK/err"
+sed 's/threads: 1/threads: -4/' "$WORK/grid.yaml" > "$WORK/threads.yaml"
+"$RUNNER" validate "$WORK/threads.yaml" > /dev/null 2> "$WORK/err"; rc=$?
+check "negative threads in the config exit 2" test $rc -eq 2 -a -n "$(grep 'threads: must be in \[0, 1024\]' "$WORK/err")"
+"$RUNNER" "$WORK/grid.yaml" --threads -1 --db "$WORK/never.db" > /dev/null 2>&1; rc=$?
+check "--threads -1 exits 2 before anything runs" test $rc -eq 2 -a ! -e "$WORK/never.db"
 "$RUNNER" validate "$WORK/grid.yaml" > "$WORK/validate" 2>&1
 check "validate lists 24 runs" grep -q "24 runs" "$WORK/validate"
 # 3000 images / batch 32 = 93 steps per epoch: iterative to 0.9 splits them over four steps.
@@ -104,6 +116,42 @@ done_a=$(grep -oE '[0-9]+ done,' "$WORK/a.log" | grep -oE '[0-9]+')
 done_b=$(grep -oE '[0-9]+ done,' "$WORK/b.log" | grep -oE '[0-9]+')
 check "the two runners did 12 runs between them" test $((done_a + done_b)) -eq 12
 check "integrity with two writers" test "$(sqlite3 "$WORK/shared.db" 'PRAGMA integrity_check')" = ok
+
+# 8. A corrupt dense checkpoint (a full disk, a bad copy) is found, reported in one line and
+#    retrained: the runs that need it do not fail.
+sed -e 's/seeds: \[1, 2\]/seeds: [1]/' -e 's/sparsity: \[0.5, 0.8, 0.9\]/sparsity: [0.5]/' "$WORK/grid.yaml" > "$WORK/small.yaml"
+for f in "$WORK"/cache/dense-*.pt; do truncate -s 1000 "$f"; done
+"$RUNNER" "$WORK/small.yaml" --db "$WORK/healed.db" --quiet > /dev/null 2> "$WORK/heal.err"; rc=$?
+check "a grid over a truncated dense checkpoint exits 0" test $rc -eq 0
+check "the corrupt checkpoint is reported in one line" grep -q "^warning: dense checkpoint '.*dense-lenet300-.*\.pt' is corrupt (1000 bytes where .* were written: truncated or damaged); rebuilding it$" "$WORK/heal.err"
+check "no run failed" test "$(sqlite3 "$WORK/healed.db" "SELECT COUNT(*) FROM runs WHERE status != 'done' OR error IS NOT NULL")" -eq 0
+
+# 9. A database written by a newer prunelab is refused for writing, naming both versions, and
+#    left as it is; report and query still read it.
+sqlite3 "$WORK/healed.db" ".backup '$WORK/newer.db'"
+sqlite3 "$WORK/newer.db" "UPDATE meta SET value = '99' WHERE key = 'schema_version'"
+"$RUNNER" "$WORK/small.yaml" --db "$WORK/newer.db" --quiet > /dev/null 2> "$WORK/err"; rc=$?
+check "a newer database exits 2" test $rc -eq 2
+check "the refusal names both schema versions" grep -q "has schema version 99, newer than this runner's [0-9]*: it was written by a newer prunelab" "$WORK/err"
+check "its schema version is left alone" test "$(sqlite3 "$WORK/newer.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 99
+"$RUNNER" query "$WORK/newer.db" "SELECT COUNT(*) AS n FROM runs" > "$WORK/q" 2> "$WORK/err"; rc=$?
+check "query reads a newer database" test $rc -eq 0 -a -n "$(grep -E '^ *[0-9]+ *$' "$WORK/q")"
+check "with a note saying so" grep -q "schema version 99, newer than this runner's" "$WORK/err"
+"$RUNNER" report "$WORK/newer.db" > /dev/null 2>&1
+check "report reads a newer database" test $? -eq 0
+
+# 10. Errors print and are stored as one line; --debug-log keeps LibTorch's full text.
+printf 'PK\003\004 not a model' > "$WORK/garbage.pt"
+"$RUNNER" eval "$WORK/garbage.pt" > /dev/null 2> "$WORK/err"; rc=$?
+check "eval of a damaged model file exits 2 in one line naming it" \
+  test $rc -eq 2 -a "$(wc -l < "$WORK/err")" -eq 1 -a -n "$(grep "garbage.pt" "$WORK/err")"
+sed 's/criterion: magnitude/criterion: torch_error/' "$WORK/small.yaml" > "$WORK/torch_error.yaml"
+"$RUNNER" "$WORK/torch_error.yaml" --db "$WORK/torch_error.db" --quiet --debug-log "$WORK/debug.log" \
+  --plugin-dir "$(dirname "$RUNNER")/test_plugins/exploding_plugin" > /dev/null 2>&1; rc=$?
+check "a run LibTorch failed exits 1" test $rc -eq 1
+check "runs.error is one line without stack frames" \
+  test "$(sqlite3 "$WORK/torch_error.db" "SELECT COUNT(*) FROM runs WHERE status = 'failed' AND error LIKE 'open file failed%' AND error NOT LIKE '%frame #%' AND instr(error, char(10)) = 0")" -eq 4
+check "the debug log has LibTorch's stack trace" grep -q "frame #" "$WORK/debug.log"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <chrono>
 #include <set>
 
 using namespace prunelab;
@@ -113,6 +116,9 @@ prune:
   EXPECT_EQ(e.column, 14);
   EXPECT_EQ(e.key, "prune.criterion");
   EXPECT_NE(std::string(e.what()).find("unknown criterion 'magnitud' (known: bn_scale, fpgm, magnitude, obd, obs, random, reconstruction, taylor)"), std::string::npos) << e.what();
+  // ... and where plugins were looked for, and how to add a directory.
+  EXPECT_NE(std::string(e.what()).find(std::string("plugins were looked for in ") + PLUGIN_DIR), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("--plugin-dir DIR or $PRUNELAB_PLUGIN_PATH"), std::string::npos) << e.what();
 }
 
 TEST(ConfigErrors, UnknownPluginParameterListsAcceptedOnes) {
@@ -198,7 +204,8 @@ prune:
 )");
   EXPECT_EQ(e.line, 6);
   EXPECT_EQ(e.key, "prune.schedule.increment");
-  EXPECT_NE(std::string(e.what()).find("increment must be in"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("'increment' of schedule 'iterative' must be in [0.01, 1) (got 0)"), std::string::npos)
+      << e.what();
 }
 
 TEST(ConfigErrors, PatternSparsityMustMatchNOfM) {
@@ -254,4 +261,90 @@ TEST(Config, NewPluginParametersAtTheirDefaultsKeepOldHashes) {
   auto recal = parse(std::string(kMinimal) + "finetune: {recalibrate_bn: 20}\n");
   EXPECT_NE(recal.runs[0].canonical_json().find("\"recalibrate_bn\":20"), std::string::npos);
   EXPECT_NE(recal.runs[0].hash(), parse(kMinimal).runs[0].hash());
+}
+
+TEST(ConfigErrors, EveryNumberMustBeFinite) {
+  // `.nan` and `.inf` are numbers to YAML; none of them can be a right setting.
+  for (const char* extra : {"train: {lr: .nan}\n", "train: {momentum: .inf}\n", "finetune: {epochs: .nan}\n",
+                            "finetune: {distill: {temperature: .inf}}\n", "train: {weight_decay: -.inf}\n"}) {
+    auto e = parse_error(std::string(kMinimal) + extra);
+    EXPECT_EQ(e.line, 9) << extra;
+    EXPECT_NE(std::string(e.what()).find("must be a finite number"), std::string::npos) << e.what();
+  }
+  auto p = parse_error(std::string(kMinimal).replace(std::string(kMinimal).find("criterion: magnitude"), 20,
+                                                     "criterion: {type: magnitude, p: .nan}"));
+  EXPECT_EQ(p.key, "prune.criterion.p");
+  EXPECT_NE(std::string(p.what()).find("must be a finite number, got '.nan'"), std::string::npos) << p.what();
+  auto s = parse_error(std::string(kMinimal).replace(std::string(kMinimal).find("sparsity: 0.5"), 13, "sparsity: [0.5, .nan]"));
+  EXPECT_EQ(s.key, "prune.sparsity");
+}
+
+TEST(ConfigErrors, NumbersOutsideTheirRange) {
+  struct Case { const char* extra; const char* key; const char* says; };
+  for (const auto& c : {Case{"threads: -1\n", "threads", "must be in [0, 1024] (got -1)"},
+                        Case{"threads: 100000\n", "threads", "must be in [0, 1024]"},
+                        Case{"train: {momentum: 1.0}\n", "train.momentum", "must be in [0, 1)"},
+                        Case{"train: {weight_decay: -0.1}\n", "train.weight_decay", "must be >= 0"},
+                        Case{"train: {epochs: 1e9}\n", "train.epochs", "<= 1000000"},
+                        Case{"finetune: {momentum: -0.5}\n", "finetune.momentum", "must be in [0, 1)"},
+                        Case{"eval: {batch_size: 0}\n", "eval.batch_size", "must be >= 1 (got 0)"}}) {
+    auto e = parse_error(std::string(kMinimal) + c.extra);
+    EXPECT_EQ(e.key, c.key) << c.extra;
+    EXPECT_NE(std::string(e.what()).find(c.says), std::string::npos) << e.what();
+  }
+  auto seeds = parse_error(std::string(kMinimal) + "seeds: [1, -3]\n");
+  EXPECT_EQ(seeds.key, "seeds");
+  EXPECT_EQ(seeds.column, 12);
+}
+
+TEST(ConfigErrors, DeclaredParameterRangesTypesAndChoicesPointAtTheKey) {
+  auto with_schedule = [](const std::string& schedule) {
+    return std::string(kMinimal).replace(std::string(kMinimal).find("schedule: one_shot"), 18, "schedule: " + schedule);
+  };
+  auto type = parse_error(with_schedule("{type: iterative, count: 2.5}"));
+  EXPECT_EQ(type.key, "prune.schedule.count");
+  EXPECT_EQ(type.line, 7);
+  EXPECT_EQ(type.column, 38);  // the value, not the mapping
+  EXPECT_NE(std::string(type.what()).find("must be an integer (got 2.5)"), std::string::npos) << type.what();
+  auto choice = parse_error(with_schedule("{type: iterative, budget: all}"));
+  EXPECT_EQ(choice.key, "prune.schedule.budget");
+  EXPECT_NE(std::string(choice.what()).find("must be one of: total, per_step (got 'all')"), std::string::npos) << choice.what();
+  auto list = parse_error(with_schedule("{type: iterative, steps: [0.3, 1.5]}"));
+  EXPECT_EQ(list.key, "prune.schedule.steps");
+  EXPECT_NE(std::string(list.what()).find("entry 2 must be in (0, 1) (got 1.5)"), std::string::npos) << list.what();
+  // A check only the plugin can make (two parameters together) names its key with ParamError.
+  auto both = parse_error(with_schedule("{type: iterative, steps: [0.3], count: 3}"));
+  EXPECT_EQ(both.key, "prune.schedule.count");
+  EXPECT_EQ(both.column, 52);
+}
+
+TEST(ConfigErrors, LongScalarsAreRefusedWithoutOverflowingTheStack) {
+  // A 200 000-digit parameter value used to crash the loader (std::regex recursed per character).
+  auto e = parse_error(std::string(kMinimal).replace(std::string(kMinimal).find("criterion: magnitude"), 20,
+                                                     "criterion: {type: magnitude, p: " + std::string(200000, '7') + "}"));
+  EXPECT_EQ(e.key, "prune.criterion.p");
+  EXPECT_LT(std::string(e.what()).size(), 700u);  // and the message stays one readable line
+  auto name = parse_error("version: 1\nname: " + std::string(200000, 'a') + "/\nmodel: lenet300\n");
+  EXPECT_EQ(name.key, "name");
+}
+
+TEST(Config, AGridAtTheLimitExpandsInSecondsAndALargerOneIsRefusedAtOnce) {
+  auto grid = [](int sparsities, int seeds) {
+    std::string text = "version: 1\nname: big\nmodel: lenet300\nseeds: [";
+    for (int i = 0; i < seeds; ++i) text += (i ? ", " : "") + std::to_string(i);
+    text += "]\nprune:\n  criterion: magnitude\n  ratio_policy: [uniform, global]\n  schedule: [one_shot, iterative]\n"
+            "  sparsity: [";
+    for (int i = 0; i < sparsities; ++i) text += (i ? ", " : "") + fmt::format("{}", 0.0005 * (i + 1));
+    return text + "]\n";
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto exp = parse(grid(1000, 25));  // 2 x 2 x 1000 x 25 = 100 000 runs, the limit
+  EXPECT_EQ(exp.runs.size(), static_cast<size_t>(kMaxGridRuns));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 60.0);  // ~2 s idle
+  const auto t1 = std::chrono::steady_clock::now();
+  auto e = parse_error(grid(1000, 75));  // 300 000
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count(), 5.0);
+  EXPECT_EQ(e.key, "prune");
+  EXPECT_NE(std::string(e.what()).find("= 300000 runs before exclusions, more than the limit of 100000"), std::string::npos)
+      << e.what();
 }

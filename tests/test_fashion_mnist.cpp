@@ -12,9 +12,14 @@
 
 using namespace prunelab;
 
+// These tests need Debian's dataset-fashion-mnist; without it they are skipped, saying so.
+#define SKIP_WITHOUT_FASHION_MNIST()                                                                    \
+  if (!std::filesystem::exists(default_fashion_mnist_root() + "/train-images-idx3-ubyte.gz"))           \
+  GTEST_SKIP() << "needs Debian's dataset-fashion-mnist in " << default_fashion_mnist_root()            \
+               << " (apt-get install dataset-fashion-mnist; scripts/setup.sh does)"
+
 TEST(FashionMnist, IdxFilesLoadWithTheDocumentedShapes) {
-  ASSERT_TRUE(std::filesystem::exists(default_fashion_mnist_root() + "/train-images-idx3-ubyte.gz"))
-      << "install Debian's dataset-fashion-mnist (scripts/setup.sh does)";
+  SKIP_WITHOUT_FASHION_MNIST();
   auto labels = read_idx(default_fashion_mnist_root() + "/t10k-labels-idx1-ubyte.gz");
   EXPECT_EQ(labels.sizes(), (std::vector<int64_t>{10000}));
   DataSpec spec;
@@ -31,6 +36,7 @@ TEST(FashionMnist, IdxFilesLoadWithTheDocumentedShapes) {
 }
 
 TEST(FashionMnist, TrainsPrunesAndHitsTheTargetSparsity) {
+  SKIP_WITHOUT_FASHION_MNIST();
   const auto dir = test::scratch_dir("fmnist");
   auto exp = parse_experiment(R"(version: 1
 name: fmnist_subset

@@ -1,8 +1,10 @@
 #include "config/json.hpp"
+#include "plugin/abi_record.hpp"
 #include "plugin/registry.hpp"
 #include "test_support.hpp"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <dlfcn.h>
@@ -32,6 +34,7 @@ TEST(Plugins, WrongApiVersionIsRefusedNamingFileAndVersions) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find(BAD_API_PLUGIN), std::string::npos) << msg;
     EXPECT_NE(msg.find("found 999, expected " + std::to_string(kPluginApiVersion)), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rebuild it against this prunelab"), std::string::npos) << msg;
   }
   EXPECT_TRUE(r.all().empty());
 }
@@ -121,4 +124,106 @@ TEST(Plugins, ObjectsKeepTheirLibraryLoaded) {
   auto s = c->score(ctx);
   EXPECT_TRUE(at::equal(s[0], at::tensor({3.0f, 1.0f})));
   EXPECT_DOUBLE_EQ(c->slice_norm_p(), 2.0);
+}
+
+TEST(Plugins, AStalePluginIsRefusedByItsInterfaceHashBeforeAnythingOfItIsLoaded) {
+  // Built against a changed copy of the headers, and calling a function this framework lacks:
+  // the ABI record is read from the file first, so the message is the version one.
+  const std::string stale = STALE_INTERFACE_HASH;
+  ASSERT_NE(stale, kPluginInterfaceHash);
+  PluginRegistry r;
+  try {
+    r.load_file(STALE_ABI_PLUGIN);
+    FAIL() << "a plugin built against other headers was accepted";
+  } catch (const PluginLoadError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(STALE_ABI_PLUGIN), std::string::npos) << msg;
+    EXPECT_NE(msg.find(fmt::format("built against other plugin headers (interface hash {}, this prunelab's is {})", stale,
+                                   kPluginInterfaceHash)), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("undefined symbol"), std::string::npos) << msg;
+  }
+  void* h = dlopen(STALE_ABI_PLUGIN, RTLD_NOW | RTLD_NOLOAD);
+  EXPECT_EQ(h, nullptr) << "the stale library was mapped";
+  if (h) dlclose(h);
+}
+
+TEST(Plugins, AnUnresolvableSymbolIsALoadErrorNamingTheFileAndTheSymbol) {
+  PluginRegistry r;
+  try {
+    r.load_file(UNRESOLVED_PLUGIN);
+    FAIL() << "a plugin with an undefined symbol was accepted";
+  } catch (const PluginLoadError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(std::string("cannot load plugin '") + UNRESOLVED_PLUGIN + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("prunelab::function_this_framework_does_not_have()"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("_ZN8prunelab37function_this_framework_does_not_haveEv"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rebuild it against this prunelab"), std::string::npos) << msg;
+  }
+  // The process and the registry carry on.
+  r.load_file(std::string(PLUGIN_DIR) + "/prunelab_magnitude.so");
+  EXPECT_NE(r.find(ComponentKind::Criterion, "magnitude"), nullptr);
+}
+
+TEST(Plugins, APluginFromBeforeTheAbiRecordIsRefusedAsBuiltAgainstAnOlderPrunelab) {
+  PluginRegistry r;
+  try {
+    r.load_file(OLD_ABI_PLUGIN);
+    FAIL();
+  } catch (const PluginLoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("has no ABI record: it was built against a prunelab older than plugin API"),
+              std::string::npos) << e.what();
+  }
+}
+
+TEST(Plugins, EveryBuiltPluginCarriesTheInterfaceHashOfTheHeaders) {
+  const std::string path = std::string(PLUGIN_DIR) + "/prunelab_magnitude.so";
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto scan = scan_library_bytes(bytes);
+  ASSERT_EQ(scan.records.size(), 1u);
+  const auto abi = parse_abi_record(scan.records[0]);
+  ASSERT_TRUE(abi.has_value()) << scan.records[0];
+  EXPECT_EQ(abi->api_version, kPluginApiVersion);
+  EXPECT_EQ(abi->interface_hash, kPluginInterfaceHash);
+  EXPECT_EQ(abi->torch_version, TORCH_VERSION);
+  EXPECT_EQ(std::string(kPluginInterfaceHash).size(), 16u);
+  EXPECT_FALSE(parse_abi_record("prunelab-plugin-abi;api=x").has_value());
+  EXPECT_FALSE(parse_abi_record("prunelab-plugin-abi;").has_value());
+  EXPECT_EQ(parse_abi_record("prunelab-plugin-abi;api=9;future=1")->api_version, 9);
+}
+
+TEST(Plugins, ADefaultOutsideItsDeclaredRangeIsRefusedAtRegistration) {
+  PluginRegistry r;
+  struct None final : Criterion {
+    std::vector<at::Tensor> score(CriterionContext&) override { return {}; }
+  };
+  auto make = [](const Params&) -> std::unique_ptr<Criterion> { return std::make_unique<None>(); };
+  EXPECT_THROW(r.add_criterion({"bad", "1", "", {ParamSpec{"k", ParamType::Int, int64_t{0}, ""}.at_least(1)}}, make),
+               PluginLoadError);
+  EXPECT_THROW(r.add_criterion({"bad2", "1", "", {ParamSpec{"k", ParamType::Int, 0.5, ""}}}, make), PluginLoadError);
+  r.add_criterion({"good", "1", "", {ParamSpec{"k", ParamType::Int, int64_t{1}, ""}.at_least(1)}}, make);
+  try {
+    r.validate(ComponentKind::Criterion, "good", Params({{"k", int64_t{0}}}));
+    FAIL();
+  } catch (const ParamError& e) {
+    EXPECT_EQ(e.key, "k");
+    EXPECT_EQ(std::string(e.what()), "parameter 'k' of criterion 'good' must be >= 1 (got 0)");
+  }
+  try {
+    r.validate(ComponentKind::Criterion, "good", Params({{"k", 2.5}}));
+    FAIL();
+  } catch (const ParamError& e) {
+    EXPECT_EQ(std::string(e.what()), "parameter 'k' of criterion 'good' must be an integer (got 2.5)");
+  }
+}
+
+TEST(Plugins, AnUnknownComponentSaysWherePluginsWereLookedFor) {
+  PluginRegistry r;
+  r.load_directory(PLUGIN_DIR);
+  r.load_directory("/nonexistent/plugins");
+  const auto msg = r.unknown_component_message(ComponentKind::Schedule, "oneshot");
+  EXPECT_NE(msg.find("unknown schedule 'oneshot' (known: agp, iterative, lottery, one_shot)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(std::string("plugins were looked for in ") + PLUGIN_DIR + ", /nonexistent/plugins"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("--plugin-dir DIR or $PRUNELAB_PLUGIN_PATH"), std::string::npos) << msg;
 }

@@ -9,9 +9,7 @@ namespace {
 
 class TaylorLite final : public prunelab::Criterion {
  public:
-  explicit TaylorLite(const prunelab::Params& p) : batches_(p.get_int("batches")) {
-    if (batches_ < 1) throw prunelab::ParamError("taylor_lite: batches must be >= 1");
-  }
+  explicit TaylorLite(const prunelab::Params& p) : batches_(p.get_int("batches")) {}  // >= 1: declared below
 
   std::vector<at::Tensor> score(prunelab::CriterionContext& ctx) override {
     if (!ctx.calibration) throw std::runtime_error("taylor_lite needs calibration data");
@@ -31,6 +29,6 @@ class TaylorLite final : public prunelab::Criterion {
 PRUNELAB_PLUGIN(registrar) {
   registrar.add_criterion(
       {"taylor_lite", "0.1.0", "|w * dL/dw| averaged over calibration batches (out-of-tree example)",
-       {{"batches", prunelab::ParamType::Int, int64_t{4}, "calibration batches from the training split"}}},
+       {prunelab::ParamSpec{"batches", prunelab::ParamType::Int, int64_t{4}, "calibration batches from the training split"}.at_least(1)}},
       [](const prunelab::Params& p) { return std::make_unique<TaylorLite>(p); });
 }

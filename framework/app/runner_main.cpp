@@ -1,6 +1,7 @@
 /// `runner`: run an experiment grid, validate a config, list plugins, report a database.
 
 #include "config/config_loader.hpp"
+#include "config/data_checks.hpp"
 #include "plugin/registry.hpp"
 #include "report/pivot.hpp"
 #include "report/plot.hpp"
@@ -11,6 +12,10 @@
 #include "run/plan.hpp"
 #include "run/threads.hpp"
 #include "models/model_spec.hpp"
+#include "store/result_store.hpp"
+#include "store/schema_guard.hpp"
+#include "core/errors.hpp"
+#include "util/errors.hpp"
 
 #include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
@@ -25,6 +30,24 @@
 namespace {
 
 constexpr int kOk = 0, kRunsFailed = 1, kUsage = 2;
+constexpr int kMaxThreads = 1024;
+
+// CLI11_PARSE, with every refused command line (a bad option value, --threads -1) exiting 2.
+#define PARSE_ARGS(app, argc, argv)                          \
+  do {                                                       \
+    try {                                                    \
+      (app).parse((argc), (argv));                           \
+    } catch (const CLI::ParseError& e) {                     \
+      const int code = (app).exit(e);                        \
+      return code == 0 ? kOk : kUsage;                       \
+    }                                                        \
+  } while (false)
+
+/// A note on stderr when a database read by report/plot/query was written by a newer prunelab.
+void note_newer_schema(const std::string& db_path) {
+  const auto note = prunelab::newer_schema_note(db_path, prunelab::ResultStore::schema_version());
+  if (!note.empty()) fmt::print(stderr, "{}\n", note);
+}
 
 struct PluginOptions {
   std::vector<std::string> dirs;
@@ -51,18 +74,20 @@ int cmd_run(int argc, char** argv) {
   app.add_option("--db", grid.db_path, "results database (default results/<name>.db)");
   app.add_option("--cache-dir", grid.cache_dir, "dense checkpoint cache (default <db dir>/cache)");
   app.add_option("--models-dir", grid.models_dir, "saved pruned models (default <db dir>/models)");
-  app.add_option("--threads", grid.threads, "LibTorch intra-op threads (default: the config's)");
+  app.add_option("--threads", grid.threads, "LibTorch intra-op threads (default: the config's)")
+      ->check(CLI::Range(0, kMaxThreads));
   app.add_option("--device", grid.device, "cpu | cuda | auto (default: the config's)");
   app.add_flag("--quiet", grid.quiet, "no progress output");
   bool recompute_first_steps = false;
   app.add_flag("--no-shared-steps", recompute_first_steps,
                "every run computes its own first pruning step (default: runs that share it load it from the cache)");
   add_plugin_options(app, plugins);
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   grid.share_first_steps = !recompute_first_steps;
   prunelab::PluginRegistry registry;
   load_plugins(registry, plugins);
   auto exp = prunelab::load_experiment(file, registry);
+  for (const auto& note : prunelab::check_against_data(exp)) fmt::print(stderr, "note: {}\n", note);
   auto summary = prunelab::run_grid(exp, registry, grid);
   return summary.failed ? kRunsFailed : kOk;
 }
@@ -102,11 +127,13 @@ int cmd_validate(int argc, char** argv) {
   app.add_option("config", file, "experiment YAML file")->required();
   app.add_flag("--json", json, "print each run's canonical config");
   add_plugin_options(app, plugins);
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   prunelab::PluginRegistry registry;
   load_plugins(registry, plugins);
   auto exp = prunelab::load_experiment(file, registry);
+  const auto data_notes = prunelab::check_against_data(exp);
   fmt::print("{}: experiment '{}', {} runs\n", file, exp.name, exp.runs.size());
+  for (const auto& note : data_notes) fmt::print("note: {}\n", note);
   print_models(exp);
   fmt::print("plan: target sparsity/fine-tuning steps per pruning step (+ continues the training session,\n"
              "      @k rewinds to dense step k, @r re-initialises)\n");
@@ -138,7 +165,7 @@ int cmd_plugins(int argc, char** argv) {
   CLI::App app{"List every loaded plugin component with its parameters", "runner plugins"};
   PluginOptions plugins;
   add_plugin_options(app, plugins);
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   prunelab::PluginRegistry registry;
   load_plugins(registry, plugins);
   for (const auto* c : registry.all()) {
@@ -181,9 +208,10 @@ int cmd_report(int argc, char** argv) {
   app.add_option("db", db_path, "results database")->required()->check(CLI::ExistingFile);
   app.add_option("--format", format, "md | latex | csv | html")->capture_default_str();
   add_pivot_options(app, spec, rows);
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   spec.rows = split_fields(rows);
   // Read-only: safe while a grid is still writing (WAL readers never block the writer).
+  note_newer_schema(db_path);
   SQLite::Database db(db_path, SQLite::OPEN_READONLY, 10000);
   std::cout << prunelab::render(prunelab::make_pivot(db, spec), format);
   return kOk;
@@ -203,8 +231,9 @@ int cmd_plot(int argc, char** argv) {
   app.add_option("--height", spec.height, "pixels")->capture_default_str();
   app.add_option("--title", spec.title, "chart title");
   add_pivot_options(app, spec.pivot, rows);
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   spec.pivot.rows = split_fields(rows);
+  note_newer_schema(db_path);
   SQLite::Database db(db_path, SQLite::OPEN_READONLY, 10000);
   prunelab::make_plot(db, spec);
   fmt::print("wrote {}\n", spec.out);
@@ -217,11 +246,11 @@ int cmd_eval(int argc, char** argv) {
   int threads = 0, latency_repeats = 20;
   int64_t batch = 128;
   app.add_option("model", file, "a -masked.pt or -pruned.pt file under results/models/")->required();
-  app.add_option("--threads", threads, "LibTorch intra-op threads (default: LibTorch's)");
+  app.add_option("--threads", threads, "LibTorch intra-op threads (default: LibTorch's)")->check(CLI::Range(0, kMaxThreads));
   app.add_option("--device", device, "cpu | cuda | auto");
   app.add_option("--batch", batch, "evaluation batch size");
   app.add_option("--latency-repeats", latency_repeats, "timed passes at batch 64 (x5 at batch 1); 0 = skip");
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
   const int in_force = prunelab::configure_threads(threads);
   const auto e = prunelab::evaluate_model_file(file, prunelab::resolve_device(device), batch, latency_repeats);
   const auto& s = e.stats;
@@ -242,7 +271,8 @@ int cmd_query(int argc, char** argv) {
   std::string db_path, sql;
   app.add_option("db", db_path, "results database")->required()->check(CLI::ExistingFile);
   app.add_option("sql", sql, "one SELECT (or read-only PRAGMA) statement")->required();
-  CLI11_PARSE(app, argc, argv);
+  PARSE_ARGS(app, argc, argv);
+  note_newer_schema(db_path);
   std::cout << prunelab::format_aligned(prunelab::run_readonly_query(db_path, sql));
   return kOk;
 }
@@ -256,12 +286,41 @@ void usage() {
              "       runner plot DB --kind accuracy|speedup|layers|sensitivity --out FILE.png|svg [...]\n"
              "       runner query DB \"SELECT ...\"\n"
              "       runner eval MODEL.pt [--threads N] [--latency-repeats N]\n"
+             "every command: --debug-log FILE (or $PRUNELAB_DEBUG_LOG) appends full error texts, LibTorch's stack\n"
+             "       traces included, to FILE; errors printed and stored are one line\n"
              "exit codes: 0 all runs done, 1 some run failed, 2 usage or config error\n");
+}
+
+/// Takes `--debug-log FILE` / `--debug-log=FILE` out of the arguments, for every command.
+std::vector<char*> take_debug_log_option(int argc, char** argv) {
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--debug-log" && i + 1 < argc) {
+      prunelab::set_debug_log(argv[++i]);
+    } else if (a.rfind("--debug-log=", 0) == 0) {
+      prunelab::set_debug_log(a.substr(12));
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  args.push_back(nullptr);
+  return args;
+}
+
+/// One line on stderr; the full text (a LibTorch stack trace) into the debug log.
+int report_error(const char* what, const std::exception& e) {
+  prunelab::debug_log(fmt::format("runner: {}", what), e);
+  fmt::print(stderr, "{}: {}\n", what, prunelab::one_line(e));
+  return kUsage;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc_in, char** argv_in) {
+  auto arg_storage = take_debug_log_option(argc_in, argv_in);
+  int argc = static_cast<int>(arg_storage.size()) - 1;
+  char** argv = arg_storage.data();
   if (argc < 2) {
     usage();
     return kUsage;
@@ -280,13 +339,10 @@ int main(int argc, char** argv) {
     if (first == "eval") return cmd_eval(argc - 1, argv + 1);
     return cmd_run(argc, argv);
   } catch (const prunelab::ConfigError& e) {
-    fmt::print(stderr, "config error: {}\n", e.what());
-    return kUsage;
+    return report_error("config error", e);
   } catch (const prunelab::PluginLoadError& e) {
-    fmt::print(stderr, "plugin error: {}\n", e.what());
-    return kUsage;
+    return report_error("plugin error", e);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kUsage;
+    return report_error("error", e);
   }
 }

@@ -15,10 +15,7 @@ class Agp final : public prunelab::Schedule {
   explicit Agp(const prunelab::Params& p)
       : initial_(p.get_number("initial")), begin_(p.get_number("begin")), end_(p.get_number("end")),
         frequency_(p.get_int("frequency")), epochs_(p.get_number("epochs")), lr_(p.get_number("lr")) {
-    if (!(initial_ >= 0 && initial_ < 1)) throw prunelab::ParamError("agp: initial must be in [0, 1)");
-    if (begin_ < 0) throw prunelab::ParamError("agp: begin must be >= 0 epochs");
-    if (end_ >= 0 && end_ <= begin_) throw prunelab::ParamError("agp: end must come after begin (or be -1)");
-    if (frequency_ < 0) throw prunelab::ParamError("agp: frequency must be >= 0 steps (0 = 10 prunings)");
+    if (end_ >= 0 && end_ <= begin_) throw prunelab::ParamError("end", "agp: end must come after begin (or be -1)");
   }
 
   std::vector<prunelab::PruneStep> plan(const prunelab::ScheduleContext& ctx) override {
@@ -67,10 +64,10 @@ class Agp final : public prunelab::Schedule {
 PRUNELAB_PLUGIN(registrar) {
   registrar.add_schedule(
       {"agp", "1.0.0", "gradual pruning during training with a cubic sparsity ramp (Zhu & Gupta 2017)",
-       {{"initial", prunelab::ParamType::Number, 0.0, "s_i, the sparsity of the first pruning"},
-        {"begin", prunelab::ParamType::Number, 0.0, "t0 in epochs of the schedule's training"},
+       {prunelab::ParamSpec{"initial", prunelab::ParamType::Number, 0.0, "s_i, the sparsity of the first pruning"}.at_least(0).less_than(1),
+        prunelab::ParamSpec{"begin", prunelab::ParamType::Number, 0.0, "t0 in epochs of the schedule's training"}.at_least(0),
         {"end", prunelab::ParamType::Number, -1.0, "when s_f is reached, in epochs; -1 = after 3/4 of the training"},
-        {"frequency", prunelab::ParamType::Int, int64_t{0}, "dt, optimizer steps between prunings; 0 = (end - begin) / 10"},
+        prunelab::ParamSpec{"frequency", prunelab::ParamType::Int, int64_t{0}, "dt, optimizer steps between prunings; 0 = (end - begin) / 10"}.at_least(0),
         {"epochs", prunelab::ParamType::Number, -1.0, "the whole training; -1 = finetune.epochs of the config"},
         {"lr", prunelab::ParamType::Number, -1.0, "peak LR of the training; -1 = finetune.lr of the config"}}},
       [](const prunelab::Params& p) { return std::make_unique<Agp>(p); });

@@ -50,14 +50,6 @@ class Amc final : public prunelab::RatioPolicy {
         max_ratio_(p.get_number("max_ratio")), noise_(p.get_number("noise")), noise_decay_(p.get_number("noise_decay")),
         hidden_(p.get_int("hidden")), updates_(p.get_int("updates")), batch_(p.get_int("batch")),
         actor_lr_(p.get_number("actor_lr")), critic_lr_(p.get_number("critic_lr")), reward_(p.get_string("reward")) {
-    if (episodes_ < 1) throw prunelab::ParamError("amc: episodes must be >= 1");
-    if (warmup_ < 0) throw prunelab::ParamError("amc: warmup must be >= 0");
-    if (samples_ < 1) throw prunelab::ParamError("amc: samples must be >= 1");
-    if (!(max_ratio_ > 0 && max_ratio_ <= 1)) throw prunelab::ParamError("amc: max_ratio must lie in (0, 1]");
-    if (!(noise_ >= 0) || !(noise_decay_ > 0 && noise_decay_ <= 1)) throw prunelab::ParamError("amc: noise >= 0 and noise_decay in (0, 1]");
-    if (hidden_ < 1 || updates_ < 0 || batch_ < 1) throw prunelab::ParamError("amc: hidden, batch >= 1 and updates >= 0");
-    if (reward_ != "error" && reward_ != "error_log_flops")
-      throw prunelab::ParamError("amc: reward must be 'error' or 'error_log_flops', not '" + reward_ + "'");
     std::ostringstream s;
     s << "episodes=" << episodes_ << ",warmup=" << warmup_ << ",samples=" << samples_ << ",max_ratio=" << max_ratio_
       << ",noise=" << noise_ << ",decay=" << noise_decay_ << ",hidden=" << hidden_ << ",updates=" << updates_
@@ -237,17 +229,17 @@ class Amc final : public prunelab::RatioPolicy {
 PRUNELAB_PLUGIN(registrar) {
   registrar.add_ratio_policy(
       {"amc", "1.0.0", "AMC: a DDPG agent picks each unit's ratio; reward from validation error (and MACs) without fine-tuning",
-       {{"episodes", prunelab::ParamType::Int, int64_t{60}, "search episodes (each one validation evaluation)"},
-        {"warmup", prunelab::ParamType::Int, int64_t{15}, "first episodes with random actions, filling the replay buffer"},
-        {"samples", prunelab::ParamType::Int, int64_t{500}, "validation samples per evaluation"},
-        {"max_ratio", prunelab::ParamType::Number, 0.95, "the largest ratio the agent may pick"},
-        {"noise", prunelab::ParamType::Number, 0.3, "initial std of the Gaussian exploration noise (in ratio units)"},
-        {"noise_decay", prunelab::ParamType::Number, 0.95, "noise multiplier per episode after warm-up"},
-        {"hidden", prunelab::ParamType::Int, int64_t{64}, "width of the actor's and critic's two hidden layers"},
-        {"updates", prunelab::ParamType::Int, int64_t{20}, "gradient steps of actor and critic after each episode"},
-        {"batch", prunelab::ParamType::Int, int64_t{64}, "replay samples per gradient step"},
-        {"actor_lr", prunelab::ParamType::Number, 1e-3, "Adam learning rate of the actor"},
-        {"critic_lr", prunelab::ParamType::Number, 1e-2, "Adam learning rate of the critic"},
-        {"reward", prunelab::ParamType::String, std::string("error"), "error (hard budget) | error_log_flops"}}},
+       {prunelab::ParamSpec{"episodes", prunelab::ParamType::Int, int64_t{60}, "search episodes (each one validation evaluation)"}.at_least(1),
+        prunelab::ParamSpec{"warmup", prunelab::ParamType::Int, int64_t{15}, "first episodes with random actions, filling the replay buffer"}.at_least(0),
+        prunelab::ParamSpec{"samples", prunelab::ParamType::Int, int64_t{500}, "validation samples per evaluation"}.at_least(1),
+        prunelab::ParamSpec{"max_ratio", prunelab::ParamType::Number, 0.95, "the largest ratio the agent may pick"}.greater_than(0).at_most(1),
+        prunelab::ParamSpec{"noise", prunelab::ParamType::Number, 0.3, "initial std of the Gaussian exploration noise (in ratio units)"}.at_least(0),
+        prunelab::ParamSpec{"noise_decay", prunelab::ParamType::Number, 0.95, "noise multiplier per episode after warm-up"}.greater_than(0).at_most(1),
+        prunelab::ParamSpec{"hidden", prunelab::ParamType::Int, int64_t{64}, "width of the actor's and critic's two hidden layers"}.at_least(1),
+        prunelab::ParamSpec{"updates", prunelab::ParamType::Int, int64_t{20}, "gradient steps of actor and critic after each episode"}.at_least(0),
+        prunelab::ParamSpec{"batch", prunelab::ParamType::Int, int64_t{64}, "replay samples per gradient step"}.at_least(1),
+        prunelab::ParamSpec{"actor_lr", prunelab::ParamType::Number, 1e-3, "Adam learning rate of the actor"}.greater_than(0),
+        prunelab::ParamSpec{"critic_lr", prunelab::ParamType::Number, 1e-2, "Adam learning rate of the critic"}.greater_than(0),
+        prunelab::ParamSpec{"reward", prunelab::ParamType::String, std::string("error"), "error (hard budget) | error_log_flops"}.one_of({"error", "error_log_flops"})}},
       [](const prunelab::Params& p) { return std::make_unique<Amc>(p); });
 }

@@ -15,16 +15,7 @@ class Iterative final : public prunelab::Schedule {
       : steps_(p.get_number_list("steps")), start_(p.get_number("start")), increment_(p.get_number("increment")),
         epochs_(p.get_number("epochs")), budget_(p.get_string("budget")), count_(p.get_int("count")),
         rule_(p.get_string("rule")), lr_(p.get_number("lr")) {
-    if (rule_ != "linear" && rule_ != "geometric")
-      throw prunelab::ParamError("iterative: rule must be 'linear' or 'geometric'");
-    if (count_ < 0) throw prunelab::ParamError("iterative: count must be >= 0 (0 = use start/increment or steps)");
-    if (count_ > 0 && !steps_.empty()) throw prunelab::ParamError("iterative: give either steps or count, not both");
-    if (budget_ != "total" && budget_ != "per_step")
-      throw prunelab::ParamError("iterative: budget must be 'total' or 'per_step'");
-    if (!(increment_ >= 0.01 && increment_ < 1)) throw prunelab::ParamError("iterative: increment must be in [0.01, 1)");
-    if (!(start_ > 0 && start_ < 1)) throw prunelab::ParamError("iterative: start must be in (0, 1)");
-    for (double s : steps_)
-      if (!(s > 0 && s < 1)) throw prunelab::ParamError("iterative: every entry of steps must be in (0, 1)");
+    if (count_ > 0 && !steps_.empty()) throw prunelab::ParamError("count", "iterative: give either steps or count, not both");
   }
 
   std::vector<prunelab::PruneStep> plan(const prunelab::ScheduleContext& ctx) override {
@@ -81,18 +72,18 @@ class Iterative final : public prunelab::Schedule {
 PRUNELAB_PLUGIN(registrar) {
   registrar.add_schedule(
       {"iterative", "1.0.0", "prune step by step towards the target, fine-tuning after each step",
-       {{"steps", prunelab::ParamType::NumberList, std::vector<double>{},
-         "explicit intermediate targets (default: start, start+increment, ...)"},
-        {"start", prunelab::ParamType::Number, 0.3, "first target when steps is empty"},
-        {"increment", prunelab::ParamType::Number, 0.2, "distance between targets when steps is empty"},
+       {prunelab::ParamSpec{"steps", prunelab::ParamType::NumberList, std::vector<double>{},
+         "explicit intermediate targets (default: start, start+increment, ...)"}.greater_than(0).less_than(1),
+        prunelab::ParamSpec{"start", prunelab::ParamType::Number, 0.3, "first target when steps is empty"}.greater_than(0).less_than(1),
+        prunelab::ParamSpec{"increment", prunelab::ParamType::Number, 0.2, "distance between targets when steps is empty"}.at_least(0.01).less_than(1),
         {"epochs", prunelab::ParamType::Number, -1.0, "fine-tuning epochs; -1 = finetune.epochs of the config"},
-        {"budget", prunelab::ParamType::String, std::string("total"),
-         "'total': epochs split over the steps; 'per_step': epochs after every step"},
-        {"count", prunelab::ParamType::Int, int64_t{0}, "number of steps by `rule` (0 = start/increment or steps)",
-         /*hashed_at_default=*/false},
-        {"rule", prunelab::ParamType::String, std::string("linear"),
+        prunelab::ParamSpec{"budget", prunelab::ParamType::String, std::string("total"),
+         "'total': epochs split over the steps; 'per_step': epochs after every step"}.one_of({"total", "per_step"}),
+        prunelab::ParamSpec{"count", prunelab::ParamType::Int, int64_t{0}, "number of steps by `rule` (0 = start/increment or steps)",
+         /*hashed_at_default=*/false}.at_least(0),
+        prunelab::ParamSpec{"rule", prunelab::ParamType::String, std::string("linear"),
          "with count: 'linear' (equal sparsity steps) or 'geometric' (the same fraction of the remaining weights each step)",
-         /*hashed_at_default=*/false},
+         /*hashed_at_default=*/false}.one_of({"linear", "geometric"}),
         {"lr", prunelab::ParamType::Number, -1.0, "peak fine-tuning LR of every step; -1 = finetune.lr of the config", /*hashed_at_default=*/false}}},
       [](const prunelab::Params& p) { return std::make_unique<Iterative>(p); });
 }

@@ -14,11 +14,7 @@ class Lottery final : public prunelab::Schedule {
   explicit Lottery(const prunelab::Params& p)
       : rounds_(p.get_int("rounds")), rewind_(p.get_int("rewind")), reinit_(p.get_bool("reinit")),
         epochs_(p.get_number("epochs")), budget_(p.get_string("budget")), lr_(p.get_number("lr")) {
-    if (rounds_ < 1) throw prunelab::ParamError("lottery: rounds must be >= 1");
-    if (rewind_ < 0) throw prunelab::ParamError("lottery: rewind must be >= 0 (a dense-training step)");
-    if (reinit_ && rewind_ > 0) throw prunelab::ParamError("lottery: reinit draws a fresh initialisation; leave rewind at 0");
-    if (budget_ != "total" && budget_ != "per_round")
-      throw prunelab::ParamError("lottery: budget must be 'total' or 'per_round'");
+    if (reinit_ && rewind_ > 0) throw prunelab::ParamError("rewind", "lottery: reinit draws a fresh initialisation; leave rewind at 0");
   }
 
   std::vector<prunelab::PruneStep> plan(const prunelab::ScheduleContext& ctx) override {
@@ -55,12 +51,12 @@ class Lottery final : public prunelab::Schedule {
 PRUNELAB_PLUGIN(registrar) {
   registrar.add_schedule(
       {"lottery", "1.0.0", "iterative magnitude pruning, rewinding survivors before each retraining",
-       {{"rounds", prunelab::ParamType::Int, int64_t{3}, "prune-rewind-retrain rounds (geometric targets)"},
-        {"rewind", prunelab::ParamType::Int, int64_t{0}, "dense-training step to rewind to (0 = initialisation)"},
+       {prunelab::ParamSpec{"rounds", prunelab::ParamType::Int, int64_t{3}, "prune-rewind-retrain rounds (geometric targets)"}.at_least(1),
+        prunelab::ParamSpec{"rewind", prunelab::ParamType::Int, int64_t{0}, "dense-training step to rewind to (0 = initialisation)"}.at_least(0),
         {"reinit", prunelab::ParamType::Bool, false, "rewind to a fresh random initialisation (the control)"},
         {"epochs", prunelab::ParamType::Number, -1.0, "retraining epochs; -1 = finetune.epochs of the config"},
-        {"budget", prunelab::ParamType::String, std::string("total"),
-         "'total': epochs split over the rounds; 'per_round': epochs after every round"},
+        prunelab::ParamSpec{"budget", prunelab::ParamType::String, std::string("total"),
+         "'total': epochs split over the rounds; 'per_round': epochs after every round"}.one_of({"total", "per_round"}),
         {"lr", prunelab::ParamType::Number, -1.0, "peak retraining LR of every round; -1 = finetune.lr (rewound weights often want the dense LR)"}}},
       [](const prunelab::Params& p) { return std::make_unique<Lottery>(p); });
 }

@@ -9,7 +9,6 @@ namespace {
 class Magnitude final : public prunelab::Criterion {
  public:
   explicit Magnitude(const prunelab::Params& p) : p_(p.get_number("p")) {
-    if (!(p_ > 0)) throw prunelab::ParamError("magnitude: p must be > 0");
   }
   std::vector<at::Tensor> score(prunelab::CriterionContext& ctx) override {
     std::vector<at::Tensor> out;
@@ -27,6 +26,6 @@ class Magnitude final : public prunelab::Criterion {
 PRUNELAB_PLUGIN(registrar) {
   registrar.add_criterion(
       {"magnitude", "1.0.0", "|w| per element; a slice scores the Lp norm of its weights",
-       {{"p", prunelab::ParamType::Number, 1.0, "norm used for slices (1 = L1, 2 = L2)"}}},
+       {prunelab::ParamSpec{"p", prunelab::ParamType::Number, 1.0, "norm used for slices (1 = L1, 2 = L2)"}.greater_than(0)}},
       [](const prunelab::Params& p) { return std::make_unique<Magnitude>(p); });
 }

@@ -32,10 +32,6 @@ class NetAdapt final : public prunelab::RatioPolicy {
   explicit NetAdapt(const prunelab::Params& p)
       : reduction_(p.get_number("reduction")), decay_(p.get_number("decay")), steps_(p.get_int("short_steps")),
         samples_(p.get_int("samples")), max_iterations_(p.get_int("max_iterations")) {
-    if (!(reduction_ > 0 && reduction_ < 1)) throw prunelab::ParamError("netadapt: reduction must lie in (0, 1)");
-    if (!(decay_ > 0 && decay_ <= 1)) throw prunelab::ParamError("netadapt: decay must lie in (0, 1]");
-    if (steps_ < 0 || samples_ < 1 || max_iterations_ < 1)
-      throw prunelab::ParamError("netadapt: short_steps >= 0, samples >= 1, max_iterations >= 1");
     std::ostringstream s;
     s << "reduction=" << reduction_ << ",decay=" << decay_ << ",steps=" << steps_ << ",samples=" << samples_
       << ",max_iterations=" << max_iterations_;
@@ -139,10 +135,10 @@ PRUNELAB_PLUGIN(registrar) {
   registrar.add_ratio_policy(
       {"netadapt", "1.0.0",
        "NetAdapt: per iteration, shrink the one unit whose latency-meeting proposal is most accurate after a short fine-tune",
-       {{"reduction", prunelab::ParamType::Number, 0.05, "first latency reduction per iteration, as a fraction of the starting latency"},
-        {"decay", prunelab::ParamType::Number, 0.96, "the reduction is multiplied by this after every iteration"},
-        {"short_steps", prunelab::ParamType::Int, int64_t{10}, "fine-tuning steps of every proposal"},
-        {"samples", prunelab::ParamType::Int, int64_t{500}, "validation samples per proposal evaluation"},
-        {"max_iterations", prunelab::ParamType::Int, int64_t{100}, "stop after this many iterations (then scale to the target)"}}},
+       {prunelab::ParamSpec{"reduction", prunelab::ParamType::Number, 0.05, "first latency reduction per iteration, as a fraction of the starting latency"}.greater_than(0).less_than(1),
+        prunelab::ParamSpec{"decay", prunelab::ParamType::Number, 0.96, "the reduction is multiplied by this after every iteration"}.greater_than(0).at_most(1),
+        prunelab::ParamSpec{"short_steps", prunelab::ParamType::Int, int64_t{10}, "fine-tuning steps of every proposal"}.at_least(0),
+        prunelab::ParamSpec{"samples", prunelab::ParamType::Int, int64_t{500}, "validation samples per proposal evaluation"}.at_least(1),
+        prunelab::ParamSpec{"max_iterations", prunelab::ParamType::Int, int64_t{100}, "stop after this many iterations (then scale to the target)"}.at_least(1)}},
       [](const prunelab::Params& p) { return std::make_unique<NetAdapt>(p); });
 }

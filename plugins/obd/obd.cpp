@@ -13,7 +13,6 @@ namespace {
 class Obd final : public prunelab::Criterion {
  public:
   explicit Obd(const prunelab::Params& p) : batches_(p.get_int("batches")) {
-    if (batches_ < 1) throw prunelab::ParamError("obd: batches must be >= 1");
   }
 
   std::vector<at::Tensor> score(prunelab::CriterionContext& ctx) override {
@@ -37,6 +36,6 @@ class Obd final : public prunelab::Criterion {
 PRUNELAB_PLUGIN(registrar) {
   registrar.add_criterion(
       {"obd", "1.0.0", "1/2 * h * w^2 with h the empirical Fisher diagonal over calibration batches",
-       {{"batches", prunelab::ParamType::Int, int64_t{8}, "calibration batches from the training split"}}},
+       {prunelab::ParamSpec{"batches", prunelab::ParamType::Int, int64_t{8}, "calibration batches from the training split"}.at_least(1)}},
       [](const prunelab::Params& p) { return std::make_unique<Obd>(p); });
 }

@@ -18,8 +18,6 @@ class Obs final : public prunelab::Criterion {
  public:
   explicit Obs(const prunelab::Params& p)
       : batches_(p.get_int("batches")), damp_(p.get_number("damp")), update_(p.get_bool("update")) {
-    if (batches_ < 1) throw prunelab::ParamError("obs: batches must be >= 1");
-    if (!(damp_ >= 0)) throw prunelab::ParamError("obs: damp must be >= 0");
   }
 
   std::vector<at::Tensor> score(prunelab::CriterionContext& ctx) override {
@@ -103,8 +101,8 @@ PRUNELAB_PLUGIN(registrar) {
   registrar.add_criterion(
       {"obs", "1.0.0",
        "layer-wise Optimal Brain Surgeon: w^2 / (2 [H^-1]_qq) with H = 2XX^T/n, then a least-squares refit of the kept weights",
-       {{"batches", prunelab::ParamType::Int, int64_t{4}, "calibration batches whose layer inputs form H"},
-        {"damp", prunelab::ParamType::Number, 0.01, "added to H's diagonal, as a fraction of its mean"},
+       {prunelab::ParamSpec{"batches", prunelab::ParamType::Int, int64_t{4}, "calibration batches whose layer inputs form H"}.at_least(1),
+        prunelab::ParamSpec{"damp", prunelab::ParamType::Number, 0.01, "added to H's diagonal, as a fraction of its mean"}.at_least(0),
         {"update", prunelab::ParamType::Bool, true, "refit the surviving weights after masking"}}},
       [](const prunelab::Params& p) { return std::make_unique<Obs>(p); });
 }

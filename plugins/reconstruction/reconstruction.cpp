@@ -36,9 +36,6 @@ class Reconstruction final : public prunelab::Criterion {
   explicit Reconstruction(const prunelab::Params& p)
       : batches_(p.get_int("batches")), positions_(p.get_int("positions")),
         damp_(p.get_number("damp")), refit_(p.get_bool("refit")) {
-    if (batches_ < 1) throw prunelab::ParamError("reconstruction: batches must be >= 1");
-    if (positions_ < 1) throw prunelab::ParamError("reconstruction: positions must be >= 1");
-    if (!(damp_ >= 0)) throw prunelab::ParamError("reconstruction: damp must be >= 0");
   }
 
   std::vector<at::Tensor> score(prunelab::CriterionContext& ctx) override {
@@ -216,9 +213,9 @@ PRUNELAB_PLUGIN(registrar) {
   registrar.add_criterion(
       {"reconstruction", "1.0.0",
        "ThiNet greedy channel selection by the next layers' output reconstruction error, then a least-squares refit of those layers",
-       {{"batches", prunelab::ParamType::Int, int64_t{4}, "calibration batches from the training split"},
-        {"positions", prunelab::ParamType::Int, int64_t{4096}, "sampled (image, position) rows per consumer layer"},
-        {"damp", prunelab::ParamType::Number, 1e-3, "ridge term of the refit, as a fraction of the mean of X^T X's diagonal"},
+       {prunelab::ParamSpec{"batches", prunelab::ParamType::Int, int64_t{4}, "calibration batches from the training split"}.at_least(1),
+        prunelab::ParamSpec{"positions", prunelab::ParamType::Int, int64_t{4096}, "sampled (image, position) rows per consumer layer"}.at_least(1),
+        prunelab::ParamSpec{"damp", prunelab::ParamType::Number, 1e-3, "ridge term of the refit, as a fraction of the mean of X^T X's diagonal"}.at_least(0),
         {"refit", prunelab::ParamType::Bool, true, "refit the consumers' kept weights after masking"}}},
       [](const prunelab::Params& p) { return std::make_unique<Reconstruction>(p); });
 }

@@ -57,11 +57,8 @@ class Sensitivity final : public prunelab::RatioPolicy {
   explicit Sensitivity(const prunelab::Params& p)
       : scan_(p.get_number_list("ratios")), threshold_(p.get_number("threshold")),
         relative_(p.get_bool("relative")), samples_(p.get_int("samples")) {
-    if (scan_.empty()) throw prunelab::ParamError("sensitivity: ratios must not be empty");
+    if (scan_.empty()) throw prunelab::ParamError("ratios", "sensitivity: ratios must not be empty");
     std::sort(scan_.begin(), scan_.end());
-    for (double r : scan_)
-      if (!(r > 0 && r < 1)) throw prunelab::ParamError("sensitivity: every scan ratio must lie in (0, 1)");
-    if (samples_ < 1) throw prunelab::ParamError("sensitivity: samples must be >= 1");
   }
 
   std::vector<double> ratios(const prunelab::RatioContext& ctx) override {
@@ -194,11 +191,11 @@ PRUNELAB_PLUGIN(registrar) {
   registrar.add_ratio_policy(
       {"sensitivity", "1.0.0",
        "per-unit sensitivity scan (each unit pruned alone on validation data), largest ratio within an accuracy-drop threshold, fitted to the target",
-       {{"ratios", prunelab::ParamType::NumberList, std::vector<double>{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9},
-         "the ratios each unit is scanned at"},
+       {prunelab::ParamSpec{"ratios", prunelab::ParamType::NumberList, std::vector<double>{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9},
+         "the ratios each unit is scanned at"}.greater_than(0).less_than(1),
         {"threshold", prunelab::ParamType::Number, -1.0,
          "allowed drop in validation top-1 (a fraction: 0.01 = 1 point); < 0 = solve for the threshold that meets the target"},
         {"relative", prunelab::ParamType::Bool, false, "the threshold is relative to the unpruned accuracy"},
-        {"samples", prunelab::ParamType::Int, int64_t{1000}, "validation samples per evaluation"}}},
+        prunelab::ParamSpec{"samples", prunelab::ParamType::Int, int64_t{1000}, "validation samples per evaluation"}.at_least(1)}},
       [](const prunelab::Params& p) { return std::make_unique<Sensitivity>(p); });
 }

@@ -13,7 +13,6 @@ namespace {
 class Taylor final : public prunelab::Criterion {
  public:
   explicit Taylor(const prunelab::Params& p) : batches_(p.get_int("batches")) {
-    if (batches_ < 1) throw prunelab::ParamError("taylor: batches must be >= 1");
   }
 
   std::vector<at::Tensor> score(prunelab::CriterionContext& ctx) override {
@@ -34,6 +33,6 @@ class Taylor final : public prunelab::Criterion {
 PRUNELAB_PLUGIN(registrar) {
   registrar.add_criterion(
       {"taylor", "1.0.0", "|w * mean dL/dw| over calibration batches (first-order Taylor)",
-       {{"batches", prunelab::ParamType::Int, int64_t{8}, "calibration batches from the training split"}}},
+       {prunelab::ParamSpec{"batches", prunelab::ParamType::Int, int64_t{8}, "calibration batches from the training split"}.at_least(1)}},
       [](const prunelab::Params& p) { return std::make_unique<Taylor>(p); });
 }

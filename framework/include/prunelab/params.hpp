@@ -2,6 +2,7 @@
 /// Typed, validated parameters of one plugin component (`{type: NAME, key: value, ...}`).
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -16,9 +17,15 @@ using Value = std::variant<bool, int64_t, double, std::string, std::vector<doubl
 enum class ParamType { Bool, Int, Number, String, NumberList };
 
 const char* to_string(ParamType type);
+/// The type as a message says what a value must be: "an integer", "a number", "true or false", ...
+const char* describe(ParamType type);
 
-/// What a plugin accepts: the framework rejects unknown names and wrong types
-/// before the plugin is ever constructed, and fills in defaults.
+/// What a plugin accepts: the framework rejects unknown names, wrong types, values outside the
+/// declared range and strings outside the declared choices before the plugin is ever
+/// constructed, pointing at the key, and fills in defaults. Ranges and choices are declared
+/// with the chained setters:
+///   ParamSpec{"p", ParamType::Number, 1.0, "norm of a slice"}.greater_than(0)
+///   ParamSpec{"budget", ParamType::String, std::string("total"), "..."}.one_of({"total", "per_step"})
 struct ParamSpec {
   std::string name;
   ParamType type;
@@ -27,11 +34,31 @@ struct ParamSpec {
   /// false for a parameter added after a plugin's first release: while it holds its default it
   /// is left out of the run's canonical config, so runs from before it keep their hashes.
   bool hashed_at_default = true;
+  /// Accepted range of an Int or a Number, or of every entry of a NumberList. Unbounded by
+  /// default; numbers must always be finite.
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_exclusive = false, max_exclusive = false;
+  /// Accepted values of a String; any string when empty.
+  std::vector<std::string> choices;
+
+  ParamSpec& at_least(double v) { min = v; min_exclusive = false; return *this; }
+  ParamSpec& greater_than(double v) { min = v; min_exclusive = true; return *this; }
+  ParamSpec& at_most(double v) { max = v; max_exclusive = false; return *this; }
+  ParamSpec& less_than(double v) { max = v; max_exclusive = true; return *this; }
+  ParamSpec& one_of(std::vector<std::string> values) { choices = std::move(values); return *this; }
+
+  /// Why `value` (already of the right type) is not accepted, as the end of a sentence
+  /// ("must be >= 1 (got 0)", "must be one of: total, per_step (got 'all')"); empty if it is.
+  std::string violation(const Value& value) const;
 };
 
-/// Error raised for a bad parameter value; the config layer adds file and line.
+/// Error raised for a bad parameter value; the config layer adds file and line, and points at
+/// `key` when it is set (the parameter the error is about).
 struct ParamError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit ParamError(const std::string& message) : std::runtime_error(message) {}
+  ParamError(std::string param, const std::string& message) : std::runtime_error(message), key(std::move(param)) {}
+  std::string key;
 };
 
 class Params {

@@ -18,9 +18,9 @@
 #include <prunelab/granularity.hpp>
 #include <prunelab/layer.hpp>
 #include <prunelab/params.hpp>
+#include <prunelab/plugin_abi.hpp>
 
 #include <torch/types.h>
-#include <torch/version.h>
 
 #include <boost/config.hpp>
 
@@ -31,9 +31,6 @@
 #include <vector>
 
 namespace prunelab {
-
-/// Bumped whenever a virtual function, a context field or PluginAbi changes. Loading is exact-match.
-inline constexpr int kPluginApiVersion = 5;
 
 /// One batch of the training split (inputs on the run's device, int64 labels).
 struct Batch {
@@ -227,30 +224,4 @@ class BOOST_SYMBOL_VISIBLE Registrar {
   virtual void add_schedule(ComponentInfo info, ScheduleFactory factory) = 0;
 };
 
-/// Read by the loader before anything else in the library is touched.
-/// std::string, std::function and std::variant cross the boundary, so the C++ standard library
-/// ABI must match as well as the API version and the LibTorch version.
-extern "C" struct PluginAbi {
-  int api_version;            // first, so any version of this struct can be checked
-  const char* torch_version;  // TORCH_VERSION the plugin was compiled against
-  int cxx11_abi;              // _GLIBCXX_USE_CXX11_ABI
-};
-
-#ifdef _GLIBCXX_USE_CXX11_ABI
-#define PRUNELAB_CXX11_ABI _GLIBCXX_USE_CXX11_ABI
-#else
-#define PRUNELAB_CXX11_ABI -1
-#endif
-
 }  // namespace prunelab
-
-/// Declares a plugin's ABI record and its register function; follow it with the body:
-///   PRUNELAB_PLUGIN(registrar) { registrar.add_criterion(...); }
-#define PRUNELAB_PLUGIN(registrar_name)                                                        \
-  extern "C" BOOST_SYMBOL_EXPORT const ::prunelab::PluginAbi prunelab_plugin_abi = {           \
-      ::prunelab::kPluginApiVersion, TORCH_VERSION, PRUNELAB_CXX11_ABI};                                          \
-  static void prunelab_register_impl(::prunelab::Registrar&);                                  \
-  extern "C" BOOST_SYMBOL_EXPORT void prunelab_register_plugin(::prunelab::Registrar& r) {     \
-    prunelab_register_impl(r);                                                                 \
-  }                                                                                            \
-  static void prunelab_register_impl(::prunelab::Registrar& registrar_name)

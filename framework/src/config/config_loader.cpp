@@ -8,19 +8,46 @@
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
 namespace prunelab {
 
+const int64_t kMaxGridRuns = 100000;
+
 ConfigError::ConfigError(const std::string& f, int l, int c, const std::string& k, const std::string& m)
     : std::runtime_error(fmt::format("{}:{}:{}: {}: {}", f, l, c, k, m)), file(f), key(k), line(l), column(c) {}
 
 namespace {
+
+constexpr int64_t kMaxThreads = 1024;
+
+// Hand-written rather than std::regex: libstdc++'s matcher recurses once per character, and a
+// long scalar (tens of thousands of digits) overflowed the stack.
+bool is_integer_literal(const std::string& s) {
+  const size_t start = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  if (start == s.size()) return false;
+  return std::all_of(s.begin() + static_cast<std::ptrdiff_t>(start), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A value as an error message quotes it: long ones abbreviated, so the message stays one line.
+std::string shown(const std::string& s) {
+  if (s.size() <= 60) return s;
+  return fmt::format("{}... ({} characters)", s.substr(0, 40), s.size());
+}
+
+// Letters, digits, '_', '-' and '.': it names the database file.
+bool is_file_name(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  });
+}
+constexpr double kMaxEpochs = 1e6;  // keeps epochs x steps per epoch an exact integer
 
 /// Parsing state: the file name for messages, plus typed access with marks.
 class Reader {
@@ -38,8 +65,8 @@ class Reader {
     for (const auto& kv : map) {
       const auto key = kv.first.as<std::string>();
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-        fail(kv.first, join(path, key),
-             fmt::format("unknown key '{}' (valid keys: {})", key, fmt::join(allowed, ", ")));
+        fail(kv.first, join(path, shown(key)),
+             fmt::format("unknown key '{}' (valid keys: {})", shown(key), fmt::join(allowed, ", ")));
     }
   }
 
@@ -53,10 +80,32 @@ class Reader {
     try {
       return node.as<T>();
     } catch (const YAML::BadConversion&) {
-      fail(node, key, fmt::format("expected {}, got '{}'", what, node.Scalar()));
+      fail(node, key, fmt::format("expected {}, got '{}'", what, shown(node.Scalar())));
     }
   }
-  double number(const YAML::Node& n, const std::string& k) const { return scalar<double>(n, k, "a number"); }
+  /// Every number of a config is finite: `.nan` and `.inf` validate as YAML but cannot be right.
+  double number(const YAML::Node& n, const std::string& k) const {
+    const double v = scalar<double>(n, k, "a number");
+    if (!std::isfinite(v)) fail(n, k, fmt::format("must be a finite number, got '{}'", shown(n.Scalar())));
+    return v;
+  }
+  /// A number in [lo, hi] (`lo_open`: excluding lo).
+  double number_in(const YAML::Node& n, const std::string& k, double lo, bool lo_open, double hi, const char* why = "") const {
+    const double v = number(n, k);
+    const bool low = lo_open ? !(v > lo) : !(v >= lo);
+    if (low || !(v <= hi))
+      fail(n, k, fmt::format("must be {} {}{} (got {}){}", lo_open ? ">" : ">=", lo,
+                             std::isfinite(hi) ? fmt::format(" and <= {}", hi) : "", shown(n.Scalar()), why));
+    return v;
+  }
+  int64_t integer_in(const YAML::Node& n, const std::string& k, int64_t lo, int64_t hi, const char* why = "") const {
+    const int64_t v = integer(n, k);
+    if (v < lo || v > hi)
+      fail(n, k, fmt::format("must be {} (got {}){}", hi == std::numeric_limits<int64_t>::max()
+                                                          ? fmt::format(">= {}", lo) : fmt::format("in [{}, {}]", lo, hi),
+                             v, why));
+    return v;
+  }
   int64_t integer(const YAML::Node& n, const std::string& k) const { return scalar<int64_t>(n, k, "an integer"); }
   std::string string(const YAML::Node& n, const std::string& k) const { return scalar<std::string>(n, k, "a string"); }
   bool boolean(const YAML::Node& n, const std::string& k) const { return scalar<bool>(n, k, "true or false"); }
@@ -64,7 +113,7 @@ class Reader {
   std::string choice(const YAML::Node& n, const std::string& k, const std::vector<std::string>& choices) const {
     auto v = string(n, k);
     if (std::find(choices.begin(), choices.end(), v) == choices.end())
-      fail(n, k, fmt::format("'{}' is not one of: {}", v, fmt::join(choices, ", ")));
+      fail(n, k, fmt::format("'{}' is not one of: {}", shown(v), fmt::join(choices, ", ")));
     return v;
   }
 
@@ -78,14 +127,16 @@ class Reader {
     if (!n.IsScalar()) fail(n, k, "expected a scalar or a list of numbers");
     const std::string s = n.Scalar();
     if (n.Tag() == "!") return s;  // quoted: always a string
-    static const std::regex int_re(R"([-+]?[0-9]+)");
-    if (std::regex_match(s, int_re)) return integer(n, k);
+    if (is_integer_literal(s)) return integer(n, k);
     if (s == "true" || s == "false") return s == "true";
+    double d = 0;
     try {
-      return n.as<double>();
+      d = n.as<double>();
     } catch (const YAML::BadConversion&) {
       return s;
     }
+    if (!std::isfinite(d)) fail(n, k, fmt::format("must be a finite number, got '{}'", s));
+    return d;
   }
 
   /// `NAME` or `{type: NAME, key: value...}`, validated against the plugin's ParamSpecs.
@@ -108,11 +159,7 @@ class Reader {
     } else {
       fail(n, key, "expected a name or {type: NAME, ...}");
     }
-    if (!registry_.find(kind, spec.type)) {
-      auto known = registry_.names(kind);
-      fail(type_node, key, fmt::format("unknown {} '{}' (known: {})", to_string(kind), spec.type,
-                                       known.empty() ? "none loaded" : fmt::format("{}", fmt::join(known, ", "))));
-    }
+    if (!registry_.find(kind, spec.type)) fail(type_node, key, registry_.unknown_component_message(kind, spec.type));
     try {
       spec.params = registry_.validate(kind, spec.type, raw);
       const auto& info = registry_.find(kind, spec.type)->info;
@@ -125,14 +172,14 @@ class Reader {
       if (kind == ComponentKind::Criterion) registry_.make_criterion(spec.type, spec.params);
       if (kind == ComponentKind::RatioPolicy) registry_.make_ratio_policy(spec.type, spec.params);
       if (kind == ComponentKind::Schedule) registry_.make_schedule(spec.type, spec.params);
+    } catch (const ParamError& e) {
+      // The framework's checks and a plugin's keyed ParamError name the parameter: point at it.
+      const bool written = !e.key.empty() && std::find(spec.explicit_keys.begin(), spec.explicit_keys.end(), e.key) !=
+                                                 spec.explicit_keys.end();
+      if (written) fail(n[e.key], key + "." + e.key, one_line(e));
+      fail(n, e.key.empty() ? key : key + "." + e.key, one_line(e));
     } catch (const std::exception& e) {
-      // Point at the offending parameter when we can find it.
-      std::string bad;
-      for (const auto& p : spec.explicit_keys)
-        if (std::string(e.what()).find("'" + p + "'") != std::string::npos ||
-            std::string(e.what()).find(" " + p + " ") != std::string::npos)
-          bad = p;
-      fail(bad.empty() ? n : n[bad], bad.empty() ? key : key + "." + bad, e.what());
+      fail(n, key, one_line(e));
     }
     return spec;
   }
@@ -185,6 +232,8 @@ OptimSpec optim(const Reader& r, const YAML::Node& n, const std::string& path, O
   if (n["lr"]) o.lr = r.number(n["lr"], path + ".lr");
   if (n["momentum"]) o.momentum = r.number(n["momentum"], path + ".momentum");
   if (n["weight_decay"]) o.weight_decay = r.number(n["weight_decay"], path + ".weight_decay");
+  if (!(o.momentum >= 0 && o.momentum < 1)) r.fail(n["momentum"], path + ".momentum", fmt::format("must be in [0, 1) (got {})", o.momentum));
+  if (o.weight_decay < 0) r.fail(n["weight_decay"], path + ".weight_decay", fmt::format("must be >= 0 (got {})", o.weight_decay));
   if (n["lr_schedule"]) o.lr_schedule = r.choice(n["lr_schedule"], path + ".lr_schedule", {"cosine", "step", "constant"});
   if (n["batch_size"]) o.batch_size = r.integer(n["batch_size"], path + ".batch_size");
   if (n["bn_l1"]) o.bn_l1 = r.number(n["bn_l1"], path + ".bn_l1");
@@ -192,7 +241,7 @@ OptimSpec optim(const Reader& r, const YAML::Node& n, const std::string& path, O
   if (o.bn_l1 < 0) r.fail(n["bn_l1"], path + ".bn_l1", "must be >= 0");
   if (o.group_lasso < 0) r.fail(n["group_lasso"], path + ".group_lasso", "must be >= 0");
   if (o.lr <= 0) r.fail(n["lr"] ? n["lr"] : n, path + ".lr", "must be > 0");
-  if (o.batch_size <= 0) r.fail(n["batch_size"], path + ".batch_size", "must be > 0");
+  if (o.batch_size <= 0) r.fail(n["batch_size"], path + ".batch_size", fmt::format("must be > 0 (got {})", o.batch_size));
   return o;
 }
 
@@ -322,18 +371,18 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
   Experiment exp;
   exp.file = file;
   exp.name = root["name"] ? r.string(root["name"], "name") : std::filesystem::path(file).stem().string();
-  static const std::regex name_re(R"([A-Za-z0-9_.-]+)");
-  if (!std::regex_match(exp.name, name_re))
+  if (!is_file_name(exp.name))
     r.fail(root["name"], "name", "use letters, digits, '_', '-' and '.' only (it names the database file)");
   if (root["description"]) exp.description = r.string(root["description"], "description");
   if (root["device"]) exp.device = r.choice(root["device"], "device", {"cpu", "cuda", "auto"});
-  if (root["threads"]) exp.threads = static_cast<int>(r.integer(root["threads"], "threads"));
+  if (root["threads"])
+    exp.threads = static_cast<int>(r.integer_in(root["threads"], "threads", 0, kMaxThreads, " (0 = LibTorch's default)"));
 
   // Seeds: `seed: 1` or `seeds: [1, 2]`.
   if (root["seed"] && root["seeds"]) r.fail(root["seeds"], "seeds", "give either 'seed' or 'seeds', not both");
   std::vector<int64_t> seeds;
   if (auto s = root["seeds"] ? root["seeds"] : root["seed"]) {
-    for (const auto& n : axis(s)) seeds.push_back(r.integer(n, "seeds"));
+    for (const auto& n : axis(s)) seeds.push_back(r.integer_in(n, "seeds", 0, std::numeric_limits<int64_t>::max()));
   } else {
     seeds.push_back(0);
   }
@@ -344,7 +393,7 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
 
   if (auto t = root["train"]) {
     r.check_keys(t, "train", {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule", "bn_l1", "group_lasso"});
-    if (t["epochs"]) base.train.epochs = r.number(t["epochs"], "train.epochs");
+    if (t["epochs"]) base.train.epochs = r.number_in(t["epochs"], "train.epochs", 0, true, kMaxEpochs);
     base.train.optim = optim(r, t, "train", base.train.optim);
   }
   if (base.train.epochs <= 0) r.fail(root["train"] ? root["train"] : root, "train.epochs", "must be > 0");
@@ -367,14 +416,14 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
       base.finetune.recalibrate_bn = r.integer(f["recalibrate_bn"], "finetune.recalibrate_bn");
       if (base.finetune.recalibrate_bn < 0) r.fail(f["recalibrate_bn"], "finetune.recalibrate_bn", "must be >= 0 (batches; 0 = off)");
     }
-    if (f["epochs"]) base.finetune.epochs = r.number(f["epochs"], "finetune.epochs");
+    if (f["epochs"]) base.finetune.epochs = r.number_in(f["epochs"], "finetune.epochs", 0, false, kMaxEpochs);
     if (base.finetune.epochs < 0) r.fail(f["epochs"], "finetune.epochs", "must be >= 0");
     base.finetune.optim = optim(r, f, "finetune", base.finetune.optim);
   }
   if (auto e = root["eval"]) {
     r.check_keys(e, "eval", {"batch_size", "latency_repeats", "save_models"});
-    if (e["batch_size"]) base.eval.batch_size = r.integer(e["batch_size"], "eval.batch_size");
-    if (e["latency_repeats"]) base.eval.latency_repeats = r.integer(e["latency_repeats"], "eval.latency_repeats");
+    if (e["batch_size"]) base.eval.batch_size = r.integer_in(e["batch_size"], "eval.batch_size", 1, std::numeric_limits<int64_t>::max());
+    if (e["latency_repeats"]) base.eval.latency_repeats = r.integer_in(e["latency_repeats"], "eval.latency_repeats", 0, 100000);
     if (base.eval.latency_repeats < 0) r.fail(e["latency_repeats"], "eval.latency_repeats", "must be >= 0");
     if (e["save_models"]) base.eval.save_models = r.boolean(e["save_models"], "eval.save_models");
   }
@@ -422,6 +471,17 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
     }
   }
 
+  // Counted before anything is expanded: a grid too large to run is refused at once instead of
+  // keeping `validate` busy (exclusions are applied run by run, so they do not lower the count).
+  const double grid_size = double(models.size()) * double(grans.size()) * double(criteria.size()) *
+                           double(policies.size()) * double(schedules.size()) * double(sparsities.size()) *
+                           double(seeds.size());
+  if (grid_size > double(kMaxGridRuns))
+    r.fail(prune, "prune", fmt::format(
+        "the grid has {} models x {} granularities x {} criteria x {} ratio policies x {} schedules x {} sparsities "
+        "x {} seeds = {:.0f} runs before exclusions, more than the limit of {} runs per experiment file; split it "
+        "into several files", models.size(), grans.size(), criteria.size(), policies.size(), schedules.size(),
+        sparsities.size(), seeds.size(), grid_size, kMaxGridRuns));
   std::vector<int> exclusion_hits(exclusions.size(), 0);
   // Cartesian product, in a fixed nesting order so run indices are stable.
   for (const auto& model : models)

@@ -18,6 +18,10 @@ struct ConfigError : std::runtime_error {
   int line, column;
 };
 
+/// The most runs one experiment file may expand to (before exclusions); larger grids are refused
+/// at once with a message naming the limit.
+extern const int64_t kMaxGridRuns;
+
 Experiment load_experiment(const std::string& path, const PluginRegistry& registry);
 /// Same, from text; `file` is only used in messages.
 Experiment parse_experiment(const std::string& text, const std::string& file,

@@ -35,7 +35,8 @@ struct RegisteredComponent {
 
 class PluginRegistry : public Registrar {
  public:
-  /// Loads one plugin library; throws PluginLoadError naming the file and what is wrong.
+  /// Loads one plugin library; throws PluginLoadError naming the file and what is wrong. The
+  /// ABI record is checked from the file before it is loaded (see prunelab/plugin_abi.hpp).
   void load_file(const std::string& path);
   /// Loads every shared library in `dir`; returns one message per refused library.
   std::vector<std::string> load_directory(const std::string& dir);
@@ -47,9 +48,14 @@ class PluginRegistry : public Registrar {
   std::string code_fingerprint(ComponentKind kind, const std::string& name) const;
   std::vector<std::string> names(ComponentKind kind) const;
   std::vector<const RegisteredComponent*> all() const;
+  /// The directories load_directory() was given, in order.
+  const std::vector<std::string>& searched_dirs() const { return searched_dirs_; }
+  /// "unknown criterion 'x' (known: ...); plugins were looked for in ...: add a directory with
+  /// --plugin-dir DIR or $PRUNELAB_PLUGIN_PATH".
+  std::string unknown_component_message(ComponentKind kind, const std::string& name) const;
 
-  /// Checks `raw` against the component's ParamSpecs and fills defaults; throws ParamError
-  /// naming the bad key and the accepted ones. Throws std::out_of_range if the name is unknown.
+  /// Checks `raw` against the component's ParamSpecs (names, types, ranges, choices) and fills
+  /// defaults; throws ParamError with `key` set, naming the bad key and the accepted ones. Throws std::out_of_range if the name is unknown.
   Params validate(ComponentKind kind, const std::string& name, const Params& raw) const;
 
   // Objects made here keep their library loaded for as long as they live.
@@ -68,6 +74,7 @@ class PluginRegistry : public Registrar {
 
   std::map<std::pair<ComponentKind, std::string>, RegisteredComponent> components_;
   std::map<std::pair<ComponentKind, std::string>, RegisteredComponent> staged_;  // during load_file
+  std::vector<std::string> searched_dirs_;
   // Set while a library's register function runs.
   std::shared_ptr<boost::dll::shared_library> loading_;
   std::string loading_file_, loading_hash_;

@@ -1,6 +1,7 @@
 #include "run/dense_cache.hpp"
 
 #include "core/errors.hpp"
+#include "run/cache_integrity.hpp"
 #include "run/plan.hpp"
 #include "run/progress.hpp"
 #include "train/trainer.hpp"
@@ -58,14 +59,18 @@ bool read_meta(const std::string& path, DenseModel& m) {
   if (!in) return false;
   std::string line;
   int found = 0;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    const auto key = line.substr(0, eq), value = line.substr(eq + 1);
-    if (key == "top1") m.top1 = std::stod(value), ++found;
-    if (key == "top1_val") m.top1_val = std::stod(value), ++found;
+  try {
+    while (std::getline(in, line)) {
+      auto eq = line.find('=');
+      if (eq == std::string::npos) continue;
+      const auto key = line.substr(0, eq), value = line.substr(eq + 1);
+      if (key == "top1") m.top1 = std::stod(value), ++found;
+      if (key == "top1_val") m.top1_val = std::stod(value), ++found;
+    }
+  } catch (const std::exception&) {
+    return false;  // a damaged sidecar: the checkpoint is rebuilt
   }
-  return found == 2;
+  return found == 2 && std::isfinite(m.top1) && std::isfinite(m.top1_val);
 }
 }  // namespace
 
@@ -78,16 +83,16 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
   m.hash = hash;
   m.net = initial_model(run, data.shape, device, run.seed);
   const std::string path = checkpoint_path(run), meta = path + ".meta";
-  if (std::filesystem::exists(path) && read_meta(meta, m)) {
-    progress.phase("loading cached dense model");
-    try {
-      load_state(*m.net, path, device);
-      m.from_cache = true;
-    } catch (const std::exception& e) {
-      // Derived data: an unreadable entry (truncated, an older format) is rebuilt, not fatal.
-      progress.message(fmt::format("dense cache {} is unreadable ({}): training it again", path, one_line(e)));
-      m.net = initial_model(run, data.shape, device, run.seed);
-    }
+  // Derived data: an entry found corrupt by its checksum, or unreadable, is reported in one line
+  // and rebuilt, not fatal (run/cache_integrity).
+  if (std::filesystem::exists(path) && read_meta(meta, m) &&
+      load_cache_entry(path, meta, "dense checkpoint", [&] {
+        progress.phase("loading cached dense model");
+        load_state(*m.net, path, device);
+      }, /*allow_unverified=*/true)) {
+    m.from_cache = true;
+  } else if (std::filesystem::exists(path)) {
+    m.net = initial_model(run, data.shape, device, run.seed);  // a load that failed half-way left part of its weights
   }
   if (!m.from_cache) {
     progress.phase("dense training");
@@ -101,6 +106,7 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
     m.top1 = evaluate(*m.net, data.test, run.eval.batch_size, device).top1;
     save_state(*m.net, path);
     write_meta(meta, m, run);
+    add_checksum_to_meta(path, meta);
     progress.message(fmt::format("dense {} seed {}: test top-1 {:.2f}%, val {:.2f}% ({:.0f}s) -> {}", run.model.label(),
                                  run.seed, 100 * m.top1, 100 * m.top1_val, m.train_seconds, path));
   }
@@ -113,16 +119,17 @@ std::shared_ptr<Model> DenseCache::snapshot(const RunSpec& run, const DataSplits
   if (step <= 0) return net;
   const auto path = (std::filesystem::path(dir_) / fmt::format("dense-{}-{}-step{}.pt", file_part(run.model.label()),
                                                                run.dense_hash(), step)).string();
-  if (std::filesystem::exists(path)) {
-    load_state(*net, path, device);
+  if (load_cache_entry(path, path + ".meta", "rewind snapshot", [&] { load_state(*net, path, device); },
+                       /*allow_unverified=*/true))
     return net;
-  }
+  if (std::filesystem::exists(path)) net = initial_model(run, data.shape, device, run.seed);  // a half-done load
   progress.phase(fmt::format("replaying dense training to step {}", step));
   const auto total = dense_training_steps(run, data.train.size());
   if (step > total) throw std::runtime_error(fmt::format("rewind step {} is beyond the dense training ({} steps)", step, total));
   TrainSession session(*net, data.train, run.train.optim, total, static_cast<uint64_t>(run.seed), device);
   session.run(step, nullptr, [&](const TrainProgress& p) { progress.train(p.step, p.total, p.loss); });
   save_state(*net, path);
+  write_checksum_meta(path, path + ".meta");
   return net;
 }
 

@@ -1,6 +1,7 @@
 #include "run/first_step_cache.hpp"
 
 #include "config/json.hpp"
+#include "run/cache_integrity.hpp"
 #include "run/dense_cache.hpp"
 
 #include <ATen/ATen.h>
@@ -35,7 +36,9 @@ std::string FirstStepCache::path(const std::string& key) const {
 std::optional<CachedFirstStep> FirstStepCache::load(const std::string& key, Model& net, MaskSet& masks,
                                                     const c10::Device& device) const {
   const auto file = path(key);
-  if (!std::filesystem::exists(file)) return std::nullopt;
+  // Checked before anything is read into the model: a damaged entry is recomputed, and one
+  // from before checksums is too (a failed load half-way would leave the model half-loaded).
+  if (!verified_cache_entry(file, file + ".meta", "cached first pruning step")) return std::nullopt;
   torch::serialize::InputArchive archive;
   archive.load_from(file, device);
   read_state(net, archive, file);
@@ -69,6 +72,7 @@ void FirstStepCache::save(const std::string& key, Model& net, MaskSet& masks, co
   archive.write("prunelab_ratios", at::tensor(step.ratios, at::kDouble), /*is_buffer=*/true);
   archive.write("prunelab_source_run", c10::IValue(step.source_run));
   save_archive(archive, path(key));
+  write_checksum_meta(path(key), path(key) + ".meta");
 }
 
 }  // namespace prunelab

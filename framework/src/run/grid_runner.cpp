@@ -9,6 +9,7 @@
 #include "run/run_executor.hpp"
 #include "run/threads.hpp"
 #include "store/result_store.hpp"
+#include "util/errors.hpp"
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -43,6 +44,11 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
   const std::string models_dir = opt.models_dir.empty() ? (db_dir / "models").string() : opt.models_dir;
   DenseCache dense(cache_dir);
   Progress progress(static_cast<int64_t>(exp.runs.size()), opt.quiet);
+  // Warnings (a corrupt cache entry being rebuilt) are lines that stay, even when quiet.
+  WarningSink warnings([&](const std::string& m) {
+    if (opt.quiet) fmt::print(stderr, "warning: {}\n", m);
+    else progress.message("warning: " + m);
+  });
   FirstStepCache first_steps(cache_dir);
   RunContext ctx{registry, store, dense, progress, device, models_dir,
                  opt.share_first_steps ? &first_steps : nullptr};
@@ -80,9 +86,12 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
       ++summary.done;
       progress.end_run("done", true);
     } catch (const std::exception& e) {
-      store.fail_run(run_id, one_line(e), elapsed());  // LibTorch's stack frames stay out of runs.error
+      // runs.error and the terminal get one line; the full text (LibTorch's stack) the debug log.
+      const std::string error = one_line(e);
+      debug_log(fmt::format("run {} of {} ({})", run.index, exp.name, run.summary()), e);
+      store.fail_run(run_id, error, elapsed());
       ++summary.failed;
-      progress.end_run(fmt::format("FAILED: {}", one_line(e)), true);
+      progress.end_run(fmt::format("FAILED: {}", error), true);
     }
   }
   progress.message(fmt::format("{}: {} done, {} skipped (already done), {} failed{}", exp.name, summary.done,

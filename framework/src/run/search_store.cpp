@@ -2,6 +2,8 @@
 
 #include "config/experiment.hpp"
 #include "config/json.hpp"
+#include "run/cache_integrity.hpp"
+#include "util/errors.hpp"
 
 #include <fmt/format.h>
 
@@ -23,7 +25,19 @@ void RunSearchStore::begin_step(size_t step_index) {
 }
 
 std::vector<CurvePoint> RunSearchStore::load_curves(const std::string& kind, const std::string& key) {
-  return store_.load_curves(kind, key);
+  auto points = store_.load_curves(kind, key);
+  if (kind != "latency") return points;
+  // A latency table is a cache of measurements: damaged entries are dropped from the database
+  // and measured again rather than read as times (or failing the run on an unparsable label).
+  std::vector<CurvePoint> usable;
+  for (const auto& p : points)
+    if (valid_latency_point(p)) usable.push_back(p);
+  if (usable.size() != points.size()) {
+    warn(fmt::format("latency table '{}': {} of {} stored entries are damaged (not a positive channel count and "
+                     "time); dropping them, they are measured again", key, points.size() - usable.size(), points.size()));
+    store_.save_curves(kind, key, usable);
+  }
+  return usable;
 }
 
 void RunSearchStore::save_curves(const std::string& kind, const std::string& key, const std::vector<CurvePoint>& points) {

@@ -1,6 +1,7 @@
 #include "store/result_store.hpp"
 
 #include "config/experiment.hpp"
+#include "store/schema_guard.hpp"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
@@ -69,6 +70,8 @@ bool owner_is_alive(const std::string& owner) {
 
 ResultStore::ResultStore(const std::string& path)
     : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, /*busy_timeout_ms=*/10000), owner_(this_process_owner()), opened_at_(utc_now()) {
+  // Before anything is changed: a newer runner's database is left as it is.
+  refuse_newer_schema(db_, path, kSchemaVersion);
   // WAL: readers (reports) never block the running grid, and a killed writer leaves a
   // consistent file; every multi-row write below is one transaction.
   // Switching a new file to WAL takes an exclusive lock and does not wait for a busy handler:
@@ -84,6 +87,7 @@ ResultStore::ResultStore(const std::string& path)
   }
   db_.exec("PRAGMA synchronous=NORMAL");
   SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  refuse_newer_schema(db_, path, kSchemaVersion);  // again under the write lock: a newer runner may have upgraded it
   db_.exec(kSchema);
   // Columns added after schema version 1: databases written by older runners gain them here.
   struct Added { const char *table, *column, *type; };
@@ -103,6 +107,7 @@ ResultStore::ResultStore(const std::string& path)
   tx.commit();
 }
 
+int ResultStore::schema_version() { return kSchemaVersion; }
 
 RunClaim ResultStore::claim_run(const RunSpec& run, const RunEnvironment& env) {
   // IMMEDIATE: the check and the insert happen under one write lock, so two runners on the

@@ -55,7 +55,11 @@ struct RunClaim {
 class ResultStore {
  public:
   /// Opens (creating if needed) the database in WAL mode and brings the schema up to date.
+  /// `path` may be ":memory:" (a private in-memory database, for tests). Throws
+  /// SchemaTooNewError, before changing anything, if a newer prunelab wrote the database.
   explicit ResultStore(const std::string& path);
+  /// The schema version this build writes (meta.schema_version).
+  static int schema_version();
 
   /// Takes the run for this process: replaces any failed or abandoned attempt (a `running` row
   /// whose process is gone) with a fresh `running` row. Nothing is taken when the run is done
