@@ -83,7 +83,7 @@ TrainFigures train_throughput(const std::string& model, const DataSplits& data, 
                               int64_t steps) {
   torch::manual_seed(1);
   auto net = make_network(model, data.shape);
-  const auto probe = to_model_layout(data.test.images.narrow(0, 0, 1));
+  const auto probe = to_model_layout(data.test.inputs(0, 1));
   const auto stats = measure(*net, probe);
   OptimSpec optim;
   optim.batch_size = batch;
@@ -140,7 +140,7 @@ std::pair<double, double> structured_speedup(const DataSplits& data, PluginRegis
   auto pol = registry.make_ratio_policy("uniform", {});
   prune_step(masks, UnitLayout(masks, g), *crit, *pol, ratio, nullptr, nullptr, 0);
   auto physical = physical_copy(*net, "resnet20", data.shape, at::kCPU);
-  const auto probe = to_model_layout(data.test.images.narrow(0, 0, 1));
+  const auto probe = to_model_layout(data.test.inputs(0, 1));
   const double theoretical = double(measure(*dense, probe).macs) / double(measure(*physical, probe).macs);
   const auto lat = compare_latency(*dense, *physical, data.shape, 64, repeats, 3, at::kCPU);
   return {lat.a_ms / lat.b_ms, theoretical};

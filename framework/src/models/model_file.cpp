@@ -46,6 +46,7 @@ void save_model_file(const std::string& path, Network& net, const ModelFileInfo&
   archive.write(key("data_ints"), c10::IValue(std::vector<int64_t>{
                                       d.val_size, d.train_limit, d.test_limit, d.split_seed, d.synthetic_train,
                                       d.synthetic_test, d.synthetic_size, d.synthetic_classes}));
+  archive.write(key("data_spec"), c10::IValue(data_spec_to_json(d)));  // every field, the ones above included
   if (masks) {
     c10::List<at::Tensor> list;
     for (const auto& m : *masks) list.push_back(m.cpu());
@@ -83,6 +84,7 @@ LoadedModel load_model_file(const std::string& path, c10::Device device) {
   d.val_size = ints.at(0), d.train_limit = ints.at(1), d.test_limit = ints.at(2), d.split_seed = ints.at(3);
   d.synthetic_train = ints.at(4), d.synthetic_test = ints.at(5), d.synthetic_size = ints.at(6);
   d.synthetic_classes = ints.at(7);
+  if (archive.try_read(key("data_spec"), v)) d = data_spec_from_json(v.toStringRef());  // files written since issue 16
 
   out.net = make_network(info.model, info.shape);
   out.net->to(device);
