@@ -42,11 +42,18 @@ void assemble(const T* base, const TensorDataset& d, const int64_t* idx, int64_t
           std::fill(row, row + W, fill);
           continue;
         }
+        // Output x reads source column x + shift (mirrored: W - 1 - x + shift); outside the
+        // source it is padding. The valid range is one run, so the loops do not branch.
         const T* srow = s + sy * W;
-        for (int64_t x = 0; x < W; ++x) {
-          const int64_t sx = (t.flip ? W - 1 - x : x) + t.shift_x;
-          row[x] = sx >= 0 && sx < W ? map(c, srow[sx]) : fill;
+        const int64_t lo = t.flip ? std::max<int64_t>(0, t.shift_x) : std::max<int64_t>(0, -t.shift_x);
+        const int64_t hi = t.flip ? std::min<int64_t>(W, W + t.shift_x) : std::min<int64_t>(W, W - t.shift_x);
+        std::fill(row, row + lo, fill);
+        if (t.flip) {
+          for (int64_t x = lo; x < hi; ++x) row[x] = map(c, srow[W - 1 - x + t.shift_x]);
+        } else {
+          for (int64_t x = lo; x < hi; ++x) row[x] = map(c, srow[x + t.shift_x]);
         }
+        std::fill(row + std::max(lo, hi), row + W, fill);
       }
     }
   }

@@ -74,23 +74,32 @@ int64_t check_records(const std::string& path, const std::vector<uint8_t>& bytes
   return n;
 }
 
+// Reads file by file into one tensor: at most one file's bytes are held besides the pixels.
 RawSplit read_files(const std::string& dir, const std::vector<std::string>& names, const CifarLayout& l) {
-  std::vector<std::vector<uint8_t>> files;
   int64_t total = 0;
   for (const auto& name : names) {
     const auto path = join_path(dir, name);
-    files.push_back(read_file(path));
-    total += check_records(path, files.back(), l);
+    if (!std::filesystem::exists(path))
+      throw std::runtime_error(fmt::format("'{}' is missing ({} needs {} … {} and {})", path, l.name, l.train.front(),
+                                           l.train.back(), l.test.front()));
+    total += static_cast<int64_t>(std::filesystem::file_size(path)) / l.record();  // checked exactly below
   }
   RawSplit out{at::empty({total, 3, 32, 32}, at::kByte), at::empty({total}, at::kLong)};
   auto* img = out.images.data_ptr<uint8_t>();
   auto* lab = out.labels.data_ptr<int64_t>();
   int64_t k = 0;
-  for (const auto& bytes : files)
-    for (size_t off = 0; off < bytes.size(); off += l.record(), ++k) {
-      lab[k] = bytes[off + l.label_index];
-      std::memcpy(img + k * kPixels, bytes.data() + off + l.label_bytes, kPixels);
+  for (const auto& name : names) {
+    const auto path = join_path(dir, name);
+    const auto bytes = read_file(path);
+    const int64_t n = check_records(path, bytes, l);
+    if (k + n > total) throw std::runtime_error(fmt::format("'{}' changed while it was read", path));
+    for (int64_t r = 0; r < n; ++r, ++k) {
+      const uint8_t* rec = bytes.data() + r * l.record();
+      lab[k] = rec[l.label_index];
+      std::memcpy(img + k * kPixels, rec + l.label_bytes, kPixels);
     }
+  }
+  if (k != total) throw std::runtime_error(fmt::format("the {} files under '{}' changed while they were read", l.name, dir));
   return out;
 }
 

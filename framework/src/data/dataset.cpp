@@ -8,8 +8,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace prunelab {
 
@@ -151,6 +156,20 @@ void normalise(DataSplits& out, const std::string& mode, const NormalizeSpec& gi
   for (auto* d : splits) d->pad = pad;
 }
 
+// index_select(0, idx) for sorted, distinct idx, done in place in `t`'s own memory: row idx[k]
+// moves to row k (idx[k] >= k, so no row is overwritten before it is read). Returns a view of
+// the first rows; the training split never exists twice in memory.
+at::Tensor compact_rows(at::Tensor& t, const at::Tensor& idx) {
+  const int64_t n = idx.size(0), row = t.numel() / std::max<int64_t>(1, t.size(0)) * int64_t(t.element_size());
+  auto* base = static_cast<uint8_t*>(t.data_ptr());
+  const int64_t* ix = idx.data_ptr<int64_t>();
+  for (int64_t k = 0; k < n; ++k)
+    if (ix[k] != k) std::memmove(base + k * row, base + ix[k] * row, size_t(row));
+  at::Tensor out = t.narrow(0, 0, n);
+  t = at::Tensor();  // the caller's handle must not see the reordered rows
+  return out;
+}
+
 void check_fingerprint(const DataSpec& spec) {
   if (spec.fingerprint.empty()) return;
   const auto now = probe_data(spec).fingerprint;
@@ -204,7 +223,8 @@ DataSplits load_data(const DataSpec& spec) {
   } else {
     check_fingerprint(spec);
     data::RawData raw = read_raw(spec);
-    const TensorDataset full{raw.train.images, raw.train.labels};
+    TensorDataset full{raw.train.images, raw.train.labels};
+    raw.train = {};  // `full` holds the only handle: its rows are reordered in place below
     out.test = {raw.test.images, raw.test.labels};
     if (spec.val_size >= full.size())
       throw std::runtime_error(fmt::format("data.val_size {} leaves no training images ({} in all)",
@@ -214,10 +234,10 @@ DataSplits load_data(const DataSpec& spec) {
     auto perm = at::randperm(full.size(), gen, at::kLong);
     auto val_idx = std::get<0>(perm.narrow(0, 0, spec.val_size).sort());
     auto train_idx = std::get<0>(perm.narrow(0, spec.val_size, full.size() - spec.val_size).sort());
+    out.shape = {full.images.size(1), full.images.size(2), full.images.size(3), 0};
     out.val = {full.images.index_select(0, val_idx), full.labels.index_select(0, val_idx)};
-    out.train = {full.images.index_select(0, train_idx), full.labels.index_select(0, train_idx)};
-    const int64_t classes = raw.classes > 0 ? raw.classes : out.train.labels.max().item<int64_t>() + 1;
-    out.shape = {full.images.size(1), full.images.size(2), full.images.size(3), classes};
+    out.train = {compact_rows(full.images, train_idx), full.labels.index_select(0, train_idx)};
+    out.shape.classes = raw.classes > 0 ? raw.classes : out.train.labels.max().item<int64_t>() + 1;
   }
   if (spec.train_limit > 0 && spec.train_limit < out.train.size())
     out.train = {out.train.images.narrow(0, 0, spec.train_limit),
@@ -234,6 +254,9 @@ DataSplits load_data(const DataSpec& spec) {
     throw std::runtime_error(fmt::format("data.augment.crop_padding {} is not smaller than the {}×{} images",
                                          spec.augment.crop_padding, out.shape.width, out.shape.height));
   out.train.augment = spec.augment;
+#ifdef __GLIBC__
+  malloc_trim(0);  // file buffers and the carved copies go back to the system, not to the heap's free lists
+#endif
   return out;
 }
 

@@ -67,10 +67,14 @@ uint64_t hash_bytes(const void* data, size_t size, uint64_t seed) {
 std::vector<uint8_t> read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw std::runtime_error(fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
+  // One allocation of the file's size (no regrowth: data files are large), then whatever is left.
   std::vector<uint8_t> out;
+  struct stat st {};
+  if (::fstat(fileno(f), &st) == 0 && st.st_size > 0) out.resize(size_t(st.st_size));
+  size_t got = out.empty() ? 0 : std::fread(out.data(), 1, out.size(), f);
+  out.resize(got);
   uint8_t buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.insert(out.end(), buf, buf + n);
   const bool failed = std::ferror(f);
   std::fclose(f);
   if (failed) throw std::runtime_error(fmt::format("cannot read '{}'", path));
