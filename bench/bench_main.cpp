@@ -1,6 +1,7 @@
 // prunelab_bench: the speed figures of issue 7, each next to a baseline measured on the same
 // machine in the same session (scripts/bench.sh runs the PyTorch eager script and the grid
 // timings first and passes their results in). Never run as a test: it only prints.
+#include "bench_data.hpp"
 #include "data/dataset.hpp"
 #include "models/network.hpp"
 #include "prune/latency.hpp"
@@ -23,8 +24,11 @@
 #include <chrono>
 #include <dlfcn.h>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <optional>
+
+#include <unistd.h>
 
 using namespace prunelab;
 
@@ -151,6 +155,15 @@ std::string fmt_value(double v) {
   return std::abs(v) >= 100 ? fmt::format("{:.0f}", v) : fmt::format("{:.3g}", v);
 }
 
+std::string markdown(const std::vector<Row>& rows, int threads) {
+  std::string md = fmt::format("| benchmark ({} threads) | unit | ours | baseline | ratio | baseline is | note |\n"
+                               "|---|---|---:|---:|---:|---|---|\n", threads);
+  for (const auto& r : rows)
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r.benchmark, r.unit, fmt_value(r.ours), fmt_value(r.baseline),
+                      std::isfinite(r.ours / r.baseline) ? fmt::format("{:.3f}", r.ours / r.baseline) : "–", r.baseline_name, r.note);
+  return md;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -166,6 +179,8 @@ int main(int argc, char** argv) {
   app.add_option("--grid-warm", grid_warm, "seconds of the same grid run again (everything cached)");
   app.add_option("--out", out_md, "also write the table as Markdown to this file");
   app.add_option("--plugin-dir", plugin_dir, "where the built-in plugins are")->capture_default_str();
+  std::string only = "all";
+  app.add_option("--only", only, "all | data (only the data figures of issue 16)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   threads = configure_threads(threads);
@@ -177,9 +192,52 @@ int main(int argc, char** argv) {
 
   PluginRegistry registry;
   registry.load_directory(plugin_dir);
-  const auto data = load_data(DataSpec{});
   const int64_t warmup = quick ? 2 : 5, steps = quick ? 5 : 40;
   std::vector<Row> rows;
+
+  // Issue 16's data figures first: the memory figure wants a process that holds nothing yet.
+  const auto scratch = std::filesystem::temp_directory_path() / fmt::format("prunelab_bench_{}", getpid());
+  fmt::print(stderr, "memory of a CIFAR-10-sized set...\n");
+  const auto mem = bench::cifar_memory((scratch / "cifar").string(), quick ? 5000 : 50000);
+  rows.push_back({fmt::format("CIFAR-10 binary set ({} images) loaded: tensors", quick ? 15000 : 60000), "MB", mem.held_mb,
+                  mem.raw_mb, "raw size (pixels + int64 labels)", "target ≤ 2×"});
+  rows.push_back({"  … resident memory added", "MB", mem.steady_mb, mem.raw_mb, "raw size", "VmRSS after − before"});
+  rows.push_back({"  … peak while loading", "MB", mem.peak_mb, mem.raw_mb, "raw size", fmt::format("load {:.2f} s", mem.load_s)});
+  {
+    auto plain = bench::cifar_sized_splits(quick ? 1024 : 8192);
+    auto augmented = plain;
+    augmented.train.augment = {4, true};
+    fmt::print(stderr, "training throughput resnet20 32x32x3, augmented vs not...\n");
+    // Alternated, best of two each: the machine's drift hits both alike.
+    double with = 0, without = 0;
+    for (int k = 0; k < 2; ++k) {
+      without = std::max(without, train_throughput("resnet20", plain, 128, warmup, steps).images_per_s);
+      with = std::max(with, train_throughput("resnet20", augmented, 128, warmup, steps).images_per_s);
+    }
+    rows.push_back({"training resnet20 32×32×3 (batch 128), crop 4 + flip", "images/s", with, without,
+                    "same, no augmentation", "target ≥ 0.95"});
+    rows.push_back({"batch assembly 128×3×32×32, crop 4 + flip (inline)", "µs/batch",
+                    bench::batch_assembly_us(plain.train, 128, true, quick ? 20 : 200),
+                    bench::batch_assembly_us(plain.train, 128, false, quick ? 20 : 200), "no augmentation",
+                    "training runs it one batch ahead in a thread"});
+  }
+  const int64_t n_small = quick ? 500 : 5000, n_large = quick ? 100 : 500;
+  fmt::print(stderr, "image folder decode rates...\n");
+  rows.push_back({fmt::format("image folder: {} PNG 32×32 RGB decoded", n_small), "images/s",
+                  bench::folder_decode_rate((scratch / "png").string(), n_small, 32, false, 0, 3), NAN, "", "listing, reading, decoding, splitting"});
+  rows.push_back({fmt::format("image folder: {} JPEG 32×32 RGB decoded", n_small), "images/s",
+                  bench::folder_decode_rate((scratch / "jpg").string(), n_small, 32, true, 0, 3), NAN, "", "quality 90"});
+  rows.push_back({fmt::format("image folder: {} JPEG 256×256 decoded, resized to 64", n_large), "images/s",
+                  bench::folder_decode_rate((scratch / "jpg256").string(), n_large, 256, true, 64, 3), NAN, "",
+                  "antialiased bilinear"});
+  std::filesystem::remove_all(scratch);
+  if (only == "data") {
+    const auto md = markdown(rows, threads);
+    fmt::print("{}", md);
+    if (!out_md.empty()) std::ofstream(out_md) << md;
+    return 0;
+  }
+  const auto data = load_data(DataSpec{});
 
   fmt::print(stderr, "matmul peak...\n");
   const double peak = matmul_gflops(quick ? 512 : 2048, quick ? 3 : 20, threads);
@@ -233,11 +291,7 @@ int main(int argc, char** argv) {
     rows.push_back({"experiments/quick.yaml grid, warm vs cold", "s", grid_warm, grid_cold, "cold (nothing cached)",
                     "warm must train nothing"});
 
-  std::string md = fmt::format("| benchmark ({} threads) | unit | ours | baseline | ratio | baseline is | note |\n"
-                               "|---|---|---:|---:|---:|---|---|\n", threads);
-  for (const auto& r : rows)
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r.benchmark, r.unit, fmt_value(r.ours), fmt_value(r.baseline),
-                      std::isfinite(r.ours / r.baseline) ? fmt::format("{:.3f}", r.ours / r.baseline) : "–", r.baseline_name, r.note);
+  const auto md = markdown(rows, threads);
   fmt::print("{}", md);
   if (!out_md.empty()) std::ofstream(out_md) << md;
   return 0;
