@@ -136,6 +136,7 @@ TEST(Cifar10, EveryImageAndLabelReadsBackExactlyIncludingEachFilesLastRecord) {
   EXPECT_EQ(d.train.size() + d.val.size(), 15);
   EXPECT_EQ(d.test.size(), 3);
   EXPECT_EQ(d.train.images.scalar_type(), at::kByte);
+  EXPECT_EQ(probe_data(cifar_spec("cifar10", dir)).shape.classes, 10);
   // The archive's own folder name is found too.
   const auto parent = test::scratch_dir("cifar10_parent");
   write_cifar10(parent + "/cifar-10-batches-bin");
@@ -257,6 +258,9 @@ TEST(ImageFolder, ClassesSortedByNameImagesInFileNameOrderPixelsExact) {
   EXPECT_EQ(d.shape.height, 5);
   EXPECT_EQ(d.shape.width, 6);
   EXPECT_EQ(d.shape.classes, 2);
+  const auto nominal = probe_data(folder_spec(root)).shape;
+  EXPECT_EQ(std::vector<int64_t>({nominal.channels, nominal.height, nominal.width, nominal.classes}),
+            std::vector<int64_t>({1, 5, 6, 2}));
 }
 
 TEST(ImageFolder, ColourJpegAndGreyPngMixToThreeChannelsAndResizeCrops) {
@@ -390,6 +394,9 @@ TEST(TensorFiles, Uint8AndFloatImagesReadBackExactly) {
   EXPECT_EQ(d.shape.channels, 3);
   EXPECT_EQ(d.shape.height, 4);
   EXPECT_EQ(d.shape.width, 6);
+  const auto nominal = probe_data(tensors_spec(root)).shape;
+  EXPECT_EQ(std::vector<int64_t>({nominal.channels, nominal.height, nominal.width, nominal.classes}),
+            std::vector<int64_t>({3, 4, 6, 5}));
   // Float images (and a strided view: saved as such by torch.save) are made contiguous.
   const auto floats = at::rand({6, 2, 3, 3}).transpose(2, 3);
   const auto froot = tensor_set(test::scratch_dir("tensors_float"), floats, at::arange(6, at::kLong));

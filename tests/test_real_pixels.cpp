@@ -65,6 +65,11 @@ TEST(RealPixels, FashionMnistAsIdxPngAndTensorsTrainsBitIdentically) {
     auto exp = parse_experiment(grid_yaml(dataset, fmt::format("{{dataset: {}, root: {}, {}}}", dataset, root, recipe)),
                                 dataset + ".yaml", test::builtin_registry());
     splits.push_back(load_data(exp.runs[0].data));
+    // What the config checks can know without loading is what loading gives.
+    const auto nominal = probe_data(exp.runs[0].data).shape;
+    const auto& got = splits.back().shape;
+    EXPECT_EQ(std::vector<int64_t>({nominal.channels, nominal.height, nominal.width, nominal.classes}),
+              std::vector<int64_t>({got.channels, got.height, got.width, got.classes})) << dataset;
     GridOptions o;
     o.db_path = dir + "/" + dataset + ".db";
     o.cache_dir = dir + "/cache";

@@ -131,6 +131,7 @@ void probe_cifar(const DataSpec& spec, Fingerprint& fp, DataProbe& out) {
       fp.add(name, d);
       (names == &l.train ? out.train : out.test) += d.info.at(0);
     }
+  out.shape = {3, 32, 32, l.classes()};
 }
 
 }  // namespace prunelab::data

@@ -191,6 +191,7 @@ DataProbe probe_data(const DataSpec& spec) {
   if (spec.dataset == "synthetic") {
     out.train = spec.synthetic_train + spec.val_size;
     out.test = spec.synthetic_test;
+    out.shape = {1, spec.synthetic_size, spec.synthetic_size, spec.synthetic_classes};
     return out;
   }
   data::Fingerprint fp(spec.dataset);

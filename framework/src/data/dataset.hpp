@@ -97,6 +97,7 @@ DataSplits load_data(const DataSpec& spec);
 struct DataProbe {
   std::string fingerprint;
   int64_t train = 0, test = 0;  // images in the training split (before validation is carved) and test
+  InputShape shape;             // what load_data() will give: channels, height, width, classes
 };
 DataProbe probe_data(const DataSpec& spec);
 

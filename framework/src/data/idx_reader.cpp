@@ -95,9 +95,20 @@ void probe_idx_set(const std::string& root, Fingerprint& fp, DataProbe& out) {
     const auto path = find_file(root, stem);
     fp.add(std::filesystem::path(path).filename().string(), digest_file(path, "idx"));
   }
-  // The label files are small: they give the split sizes.
-  out.train = read_idx(find_file(root, "train-labels-idx1-ubyte")).size(0);
+  // The label files are small: they give the split sizes and the class count (largest label + 1,
+  // of the whole training file: load_data() takes it after carving validation, which may differ
+  // only if the largest label is in validation alone).
+  const auto labels = read_idx(find_file(root, "train-labels-idx1-ubyte"));
+  out.train = labels.size(0);
   out.test = read_idx(find_file(root, "t10k-labels-idx1-ubyte")).size(0);
+  // The images' header: 16 bytes of a possibly gzip-compressed file.
+  const auto path = find_file(root, "train-images-idx3-ubyte");
+  gzFile f = gzopen(path.c_str(), "rb");
+  uint8_t h[16] = {};
+  const int n = f ? gzread(f, h, sizeof h) : -1;
+  if (f) gzclose(f);
+  if (n != 16 || h[2] != 0x08 || h[3] != 3) throw std::runtime_error(fmt::format("'{}' has a bad IDX header", path));
+  out.shape = {1, be32(h + 8), be32(h + 12), labels.numel() ? labels.max().item<int64_t>() + 1 : 0};
 }
 
 std::string join_path(const std::string& root, const std::string& name) {

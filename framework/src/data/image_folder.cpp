@@ -190,6 +190,11 @@ void probe_image_folder(const DataSpec& spec, Fingerprint& fp, DataProbe& out) {
   }
   out.train = static_cast<int64_t>(l.train.size());
   out.test = static_cast<int64_t>(l.test.size());
+  int64_t channels = spec.channels;
+  if (channels == 0)
+    channels = std::any_of(digests.begin(), digests.end(), [](const FileDigest& d) { return d.info.at(2) == 3; }) ? 3 : 1;
+  out.shape = {channels, g.crop_h > 0 ? g.crop_h : first.height, g.crop_w > 0 ? g.crop_w : first.width,
+               static_cast<int64_t>(l.classes.size())};
 }
 
 RawData read_image_folder(const DataSpec& spec) {

@@ -203,7 +203,7 @@ void probe_tensor_files(const DataSpec& spec, Fingerprint& fp, DataProbe& out) {
     s[i] = decode(d.info);
     fp.add(std::string(kSplits[i]) + ".pt", d);
   }
-  cross_check(s, paths);
+  out.shape = {s[0].shape[0], s[0].shape[1], s[0].shape[2], cross_check(s, paths)};
   out.train = s[0].count;
   out.test = s[1].count;
 }
