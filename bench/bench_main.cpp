@@ -1,6 +1,7 @@
 // prunelab_bench: the speed figures of issue 7, each next to a baseline measured on the same
 // machine in the same session (scripts/bench.sh runs the PyTorch eager script and the grid
 // timings first and passes their results in). Never run as a test: it only prints.
+#include "bench_data.hpp"
 #include "data/dataset.hpp"
 #include "models/builtin_model.hpp"
 #include "models/model_spec.hpp"
@@ -24,8 +25,12 @@
 #include <chrono>
 #include <dlfcn.h>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <optional>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 using namespace prunelab;
 
@@ -99,7 +104,7 @@ TrainFigures train_throughput(const std::string& model, const DataSplits& data, 
   } else {
     net = make_builtin(model, data.shape);
   }
-  const auto probe = to_model_layout(data.test.images.narrow(0, 0, 1));
+  const auto probe = to_model_layout(data.test.inputs(0, 1));
   const auto stats = measure(*net, probe);
   OptimSpec optim;
   optim.batch_size = batch;
@@ -140,6 +145,43 @@ std::pair<double, double> paired_training(const std::string& torchscript, const 
   std::sort(ta.begin(), ta.end());
   std::sort(tb.begin(), tb.end());
   return {double(steps * batch) / ta[ta.size() / 2], double(steps * batch) / tb[tb.size() / 2]};
+}
+
+/// ResNet-20 training with and without augmentation, paired: two sessions (same initial weights)
+/// alternate short windows, so a busy machine's drift hits both alike; {with, without} images/s,
+/// each the median over the windows; `cpu` gets the same for images per CPU-second (all threads,
+/// the prefetching one included): steadier than wall time on a shared machine.
+std::pair<double, double> augmentation_throughput(const DataSplits& plain, const DataSplits& augmented, int64_t batch,
+                                                  int64_t warmup, int64_t steps, int windows,
+                                                  std::pair<double, double>& cpu) {
+  auto cpu_seconds = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  };
+  torch::manual_seed(1);
+  auto a = make_builtin("resnet20", plain.shape), b = make_builtin("resnet20", plain.shape);
+  copy_state(*a, *b);
+  OptimSpec optim;
+  optim.batch_size = batch;
+  const int64_t total = warmup + windows * steps;
+  TrainSession with(*a, augmented.train, optim, total, 1, at::kCPU), without(*b, plain.train, optim, total, 1, at::kCPU);
+  with.run(warmup, nullptr, {});
+  without.run(warmup, nullptr, {});
+  std::vector<double> tw, to, cw, co;
+  for (int w = 0; w < windows; ++w) {
+    for (bool aug : {w % 2 == 0, w % 2 != 0}) {  // alternate which goes first
+      const auto t0 = std::chrono::steady_clock::now();
+      const double c0 = cpu_seconds();
+      (aug ? with : without).run(steps, nullptr, {});
+      (aug ? cw : co).push_back(cpu_seconds() - c0);
+      (aug ? tw : to).push_back(seconds_since(t0));
+    }
+  }
+  for (auto* v : {&tw, &to, &cw, &co}) std::sort(v->begin(), v->end());
+  const double n = double(steps * batch);
+  cpu = {n / cw[cw.size() / 2], n / co[co.size() / 2]};
+  return {n / tw[tw.size() / 2], n / to[to.size() / 2]};
 }
 
 /// Fine-tuning step time of a 50%-pruned ResNet-20 with its masks enforced vs the same weights
@@ -189,7 +231,7 @@ std::pair<double, double> structured_speedup(const DataSplits& data, PluginRegis
   auto pol = registry.make_ratio_policy("uniform", {});
   prune_step(masks, UnitLayout(masks, g), *crit, *pol, ratio, nullptr, nullptr, 0);
   auto physical = physical_copy(*net);
-  const auto probe = to_model_layout(data.test.images.narrow(0, 0, 1));
+  const auto probe = to_model_layout(data.test.inputs(0, 1));
   const double theoretical = double(measure(*dense, probe).macs) / double(measure(*physical, probe).macs);
   const auto lat = compare_latency(*dense, *physical, data.shape, 64, repeats, 3, at::kCPU);
   return {lat.a_ms / lat.b_ms, theoretical};
@@ -198,6 +240,15 @@ std::pair<double, double> structured_speedup(const DataSplits& data, PluginRegis
 std::string fmt_value(double v) {
   if (!std::isfinite(v)) return "–";
   return std::abs(v) >= 100 ? fmt::format("{:.0f}", v) : fmt::format("{:.3g}", v);
+}
+
+std::string markdown(const std::vector<Row>& rows, int threads) {
+  std::string md = fmt::format("| benchmark ({} threads) | unit | ours | baseline | ratio | baseline is | note |\n"
+                               "|---|---|---:|---:|---:|---|---|\n", threads);
+  for (const auto& r : rows)
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r.benchmark, r.unit, fmt_value(r.ours), fmt_value(r.baseline),
+                      std::isfinite(r.ours / r.baseline) ? fmt::format("{:.3f}", r.ours / r.baseline) : "–", r.baseline_name, r.note);
+  return md;
 }
 
 }  // namespace
@@ -219,6 +270,8 @@ int main(int argc, char** argv) {
   app.add_option("--plugin-dir", plugin_dir, "where the built-in plugins are")->capture_default_str();
   bool torchscript_only = false;
   app.add_flag("--torchscript-only", torchscript_only, "only the TorchScript vs built-in training comparison");
+  std::string only = "all";
+  app.add_option("--only", only, "all | data (only the data figures of issue 16) | augment (memory and augmentation rows only)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   threads = configure_threads(threads);
@@ -230,16 +283,61 @@ int main(int argc, char** argv) {
 
   PluginRegistry registry;
   registry.load_directory(plugin_dir);
-  const auto data = load_data(DataSpec{});
   const int64_t warmup = quick ? 2 : 5, steps = quick ? 5 : 40;
   std::vector<Row> rows;
-
   if (torchscript_only) {
+    const auto data = load_data(DataSpec{});
     const auto [builtin_ips, ts_ips] = paired_training(torchscript_resnet20, data, 128, warmup, steps);
     fmt::print("training resnet20 ({} threads): built-in {:.0f} images/s, TorchScript {:.0f} images/s, ratio {:.3f}\n",
                threads, builtin_ips, ts_ips, ts_ips / builtin_ips);
     return 0;
   }
+  // Issue 16's data figures first: the memory figure wants a process that holds nothing yet.
+  const auto scratch = std::filesystem::temp_directory_path() / fmt::format("prunelab_bench_{}", getpid());
+  fmt::print(stderr, "memory of a CIFAR-10-sized set...\n");
+  const auto mem = bench::cifar_memory((scratch / "cifar").string(), quick ? 5000 : 50000);
+  rows.push_back({fmt::format("CIFAR-10 binary set ({} images) loaded: tensors", quick ? 15000 : 60000), "MB", mem.held_mb,
+                  mem.raw_mb, "raw size (pixels + int64 labels)", "target ≤ 2×"});
+  rows.push_back({"  … resident memory added", "MB", mem.steady_mb, mem.raw_mb, "raw size", "VmRSS after − before"});
+  rows.push_back({"  … peak while loading", "MB", mem.peak_mb, mem.raw_mb, "raw size", fmt::format("load {:.2f} s", mem.load_s)});
+  {
+    auto plain = bench::cifar_sized_splits(quick ? 1024 : 8192);
+    auto augmented = plain;
+    augmented.train.augment = {4, true};
+    fmt::print(stderr, "training throughput resnet20 32x32x3, augmented vs not...\n");
+    std::pair<double, double> cpu;
+    const auto [with, without] = augmentation_throughput(plain, augmented, 128, warmup, quick ? 2 : 10, quick ? 2 : 8, cpu);
+    rows.push_back({"training resnet20 32×32×3 (batch 128), crop 4 + flip", "images/s", with, without,
+                    "same, no augmentation", "target ≥ 0.95"});
+    rows.push_back({"  … per CPU-second (all threads)", "images/s", cpu.first, cpu.second, "same, no augmentation",
+                    "the cost, whatever else the machine runs"});
+    rows.push_back({"batch assembly 128×3×32×32, crop 4 + flip (inline)", "µs/batch",
+                    bench::batch_assembly_us(plain.train, 128, true, quick ? 20 : 200),
+                    bench::batch_assembly_us(plain.train, 128, false, quick ? 20 : 200), "no augmentation",
+                    "training runs it one batch ahead in a thread"});
+  }
+  if (only == "augment") {
+    fmt::print("{}", markdown(rows, threads));
+    return 0;
+  }
+  const int64_t n_small = quick ? 500 : 5000, n_large = quick ? 100 : 500;
+  fmt::print(stderr, "image folder decode rates...\n");
+  rows.push_back({fmt::format("image folder: {} PNG 32×32 RGB decoded", n_small), "images/s",
+                  bench::folder_decode_rate((scratch / "png").string(), n_small, 32, false, 0, 3), NAN, "", "listing, reading, decoding, splitting"});
+  rows.push_back({fmt::format("image folder: {} JPEG 32×32 RGB decoded", n_small), "images/s",
+                  bench::folder_decode_rate((scratch / "jpg").string(), n_small, 32, true, 0, 3), NAN, "", "quality 90"});
+  rows.push_back({fmt::format("image folder: {} JPEG 256×256 decoded, resized to 64", n_large), "images/s",
+                  bench::folder_decode_rate((scratch / "jpg256").string(), n_large, 256, true, 64, 3), NAN, "",
+                  "antialiased bilinear"});
+  std::filesystem::remove_all(scratch);
+  if (only == "data") {
+    const auto md = markdown(rows, threads);
+    fmt::print("{}", md);
+    if (!out_md.empty()) std::ofstream(out_md) << md;
+    return 0;
+  }
+  const auto data = load_data(DataSpec{});
+
   fmt::print(stderr, "matmul peak...\n");
   const double peak = matmul_gflops(quick ? 512 : 2048, quick ? 3 : 20, threads);
   rows.push_back({"matmul peak (2048² sgemm)", "GFLOP/s", peak, baseline("matmul_gflops"), "python3-torch at::mm", ""});
@@ -300,11 +398,7 @@ int main(int argc, char** argv) {
     rows.push_back({"experiments/quick.yaml grid, warm vs cold", "s", grid_warm, grid_cold, "cold (nothing cached)",
                     "warm must train nothing"});
 
-  std::string md = fmt::format("| benchmark ({} threads) | unit | ours | baseline | ratio | baseline is | note |\n"
-                               "|---|---|---:|---:|---:|---|---|\n", threads);
-  for (const auto& r : rows)
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r.benchmark, r.unit, fmt_value(r.ours), fmt_value(r.baseline),
-                      std::isfinite(r.ours / r.baseline) ? fmt::format("{:.3f}", r.ours / r.baseline) : "–", r.baseline_name, r.note);
+  const auto md = markdown(rows, threads);
   fmt::print("{}", md);
   if (!out_md.empty()) std::ofstream(out_md) << md;
   return 0;

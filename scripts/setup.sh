@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config ccache libtorch-dev libopenblas0-pthread libyaml-cpp-dev
           libboost-dev libboost-filesystem-dev libfmt-dev libsqlitecpp-dev libgtest-dev libcli11-dev
-          zlib1g-dev gnuplot-nox sqlite3 dataset-fashion-mnist python3-torch python3-torchvision)
+          zlib1g-dev libpng-dev libjpeg-dev gnuplot-nox sqlite3 dataset-fashion-mnist python3-torch python3-torchvision)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

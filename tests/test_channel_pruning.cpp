@@ -243,7 +243,7 @@ TEST(ModelFile, SavedPrunedModelsReloadToTheSameAccuracy) {
   EXPECT_NEAR(physical_top1, top1, 1.0 / 200 + 1e-12);  // at most a near-tie apart
   const auto pruned = evaluate_model_file(dir + "/m-pruned.pt", c10::Device(c10::kCPU), 64, 0);
   const auto masked = evaluate_model_file(dir + "/m-masked.pt", c10::Device(c10::kCPU), 64, 0);
-  EXPECT_EQ(pruned.stats.params, measure(*physical, data.test.images.narrow(0, 0, 1)).params);
+  EXPECT_EQ(pruned.stats.params, measure(*physical, data.test.inputs(0, 1)).params);
   EXPECT_LT(pruned.stats.params, masked.stats.params);
   EXPECT_EQ(pruned.stats.macs, masked.stats.macs_effective);
   EXPECT_THROW(load_model_file(dir + "/missing.pt", c10::Device(c10::kCPU)), std::runtime_error);

@@ -72,7 +72,7 @@ TEST(Masks, PrunedWeightsStayExactlyZeroThroughFineTuning) {
     EXPECT_TRUE(at::equal(masks.masks()[i], before[i]));
     EXPECT_EQ(w.detach().mul(1 - masks.masks()[i]).abs().max().item<float>(), 0.0f) << masks.layers()[i].name;
   }
-  EXPECT_NEAR(measure(*net, data.val.images.narrow(0, 0, 1)).sparsity(), 0.5, 0.001);
+  EXPECT_NEAR(measure(*net, data.val.inputs(0, 1)).sparsity(), 0.5, 0.001);
 }
 
 TEST(Masks, WithoutMasksTheSameTrainingRevivesPrunedWeights) {
@@ -83,7 +83,7 @@ TEST(Masks, WithoutMasksTheSameTrainingRevivesPrunedWeights) {
   MaskSet masks(*net);
   prune_half(*net, masks);
   train_steps(*net, data.train, sgd(), 30, 1, nullptr, {}, at::kCPU);
-  EXPECT_LT(measure(*net, data.val.images.narrow(0, 0, 1)).sparsity(), 0.4);
+  EXPECT_LT(measure(*net, data.val.inputs(0, 1)).sparsity(), 0.4);
 }
 
 TEST(Training, LearnsAndIsDeterministicForASeed) {

@@ -69,7 +69,7 @@ TEST(Regularizers, BnL1TrainingShrinksGammaAndIsLogged) {
     o.batch_size = 50;
     o.bn_l1 = lambda;
     train_steps(*net, data.train, o, 40, 1, nullptr, {}, at::kCPU);
-    auto s = measure(*net, data.val.images.narrow(0, 0, 1));
+    auto s = measure(*net, data.val.inputs(0, 1));
     EXPECT_FALSE(std::isnan(s.layers[0].bn_gamma_abs_mean));
     EXPECT_TRUE(std::isnan(s.layers.back().bn_gamma_abs_mean));  // fc has no BatchNorm
     double m = 0;
@@ -135,5 +135,9 @@ TEST(Store, OlderDatabasesGainNewColumns) {
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM results WHERE measured_speedup_b64 IS NULL AND model_path IS NULL AND top1 = 0.9").getInt(), 1);
   // Tables added later (searches) exist and are empty.
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM curves").getInt() + store.db().execAndGet("SELECT COUNT(*) FROM search_log").getInt(), 0);
-  EXPECT_EQ(store.db().execAndGet("SELECT value FROM meta WHERE key = 'schema_version'").getString(), "5");
+  // Schema 6: top-5 accuracy, NULL for rows written before it was measured.
+  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('steps') WHERE name IN ('top5', 'top5_val')").getInt(), 2);
+  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'dense_top5'").getInt(), 1);
+  EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM results WHERE top5 IS NULL AND dense_top5 IS NULL AND top1 = 0.9").getInt(), 1);
+  EXPECT_EQ(store.db().execAndGet("SELECT value FROM meta WHERE key = 'schema_version'").getString(), "6");
 }

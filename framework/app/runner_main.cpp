@@ -144,6 +144,11 @@ int cmd_validate(int argc, char** argv) {
     if (!train_sizes.count(data_key)) {
       try {
         train_sizes[data_key] = prunelab::train_split_size(run.data);
+        if (prunelab::fingerprinted_dataset(run.data.dataset)) {
+          const auto probe = prunelab::probe_data(run.data);  // memoised: the loader just read the files
+          fmt::print("      data: {} under '{}': {} training images ({} for validation), {} test, fingerprint {}\n",
+                     run.data.dataset, run.data.root, probe.train, run.data.val_size, probe.test, probe.fingerprint);
+        }
       } catch (const std::exception& e) {  // no data set here: the grid is still valid
         fmt::print("      plan: unavailable ({})\n", e.what());
         train_sizes[data_key] = -1;
@@ -257,6 +262,7 @@ int cmd_eval(int argc, char** argv) {
   fmt::print("model        {} ({}, {}, run {})\n", e.info.model, e.info.kind, e.info.granularity, e.info.run_hash);
   fmt::print("test top-1   {:.2f}% on {} images (saved with {:.2f}%), loss {:.4f}\n", 100 * e.top1,
              e.test_samples, 100 * e.info.top1, e.loss);
+  fmt::print("test top-5   {:.2f}%\n", 100 * e.top5);
   fmt::print("parameters   {} ({} nonzero, compression {:.2f}x)\n", s.params, s.params_nonzero,
              double(s.params) / double(std::max<int64_t>(1, s.params_nonzero)));
   fmt::print("MACs/sample  {} as stored, {} effective (zero weights free)\n", s.macs, s.macs_effective);

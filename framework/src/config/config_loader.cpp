@@ -250,10 +250,11 @@ DataSpec data(const Reader& r, const YAML::Node& n) {
   if (!n) return d;
   r.check_keys(n, "data", {"dataset", "root", "val_size", "train_limit", "test_limit", "split_seed",
                            "synthetic_train", "synthetic_test", "synthetic_size", "synthetic_classes",
-                           "synthetic_channels"});
-  if (n["dataset"]) d.dataset = r.choice(n["dataset"], "data.dataset", {"fashion_mnist", "mnist_format", "synthetic"});
+                           "synthetic_channels", "labels", "image_size", "resize", "channels", "normalize", "augment"});
+  if (n["dataset"]) d.dataset = r.choice(n["dataset"], "data.dataset", dataset_names());
   if (n["root"]) d.root = r.string(n["root"], "data.root");
-  if (d.dataset == "mnist_format" && d.root.empty()) r.fail(n, "data.root", "mnist_format needs data.root");
+  if (d.dataset != "fashion_mnist" && d.dataset != "synthetic" && d.root.empty())
+    r.fail(n, "data.root", fmt::format("{} needs data.root (the directory of its files)", d.dataset));
   auto int_field = [&](const char* key, int64_t& out) {
     if (n[key]) out = r.integer(n[key], std::string("data.") + key);
     if (out < 0) r.fail(n[key], std::string("data.") + key, "must be >= 0");
@@ -269,6 +270,73 @@ DataSpec data(const Reader& r, const YAML::Node& n) {
   int_field("synthetic_channels", d.synthetic_channels);
   if (d.synthetic_channels < 1) r.fail(n["synthetic_channels"], "data.synthetic_channels", "must be >= 1");
   if (d.val_size == 0) r.fail(n["val_size"], "data.val_size", "a validation split is required (pruning decisions use it)");
+  // Format options belong to one dataset: elsewhere they would be silently ignored.
+  auto only_for = [&](const char* key, std::initializer_list<const char*> datasets) {
+    if (!n[key]) return false;
+    for (const char* ds : datasets)
+      if (d.dataset == ds) return true;
+    r.fail(n[key], std::string("data.") + key, fmt::format("applies to dataset {} only", *datasets.begin()));
+  };
+  if (only_for("labels", {"cifar100"})) d.labels = r.choice(n["labels"], "data.labels", {"fine", "coarse"});
+  if (only_for("image_size", {"image_folder"})) {
+    const auto& v = n["image_size"];
+    if (v.IsSequence() && v.size() == 2) {
+      d.image_height = r.integer(v[0], "data.image_size");
+      d.image_width = r.integer(v[1], "data.image_size");
+    } else {
+      d.image_height = d.image_width = r.integer(v, "data.image_size");
+    }
+    if (d.image_height <= 0 || d.image_width <= 0) r.fail(v, "data.image_size", "expected N or [height, width], both > 0");
+  }
+  if (only_for("resize", {"image_folder"})) {
+    d.resize = r.integer(n["resize"], "data.resize");
+    if (d.resize <= 0) r.fail(n["resize"], "data.resize", "must be > 0 (pixels of the shorter side)");
+  }
+  if (only_for("channels", {"image_folder"})) {
+    d.channels = r.integer(n["channels"], "data.channels");
+    if (d.channels != 1 && d.channels != 3) r.fail(n["channels"], "data.channels", "must be 1 (grey) or 3 (RGB)");
+  }
+  if (const auto& v = n["normalize"]) {
+    if (v.IsMap()) {
+      r.check_keys(v, "data.normalize", {"mean", "std"});
+      d.normalize.mode = "given";
+      for (const char* key : {"mean", "std"}) {
+        const std::string path = std::string("data.normalize.") + key;
+        if (!v[key]) r.fail(v, path, "missing (give mean and std: one value, or one per channel)");
+        auto& out = key[0] == 'm' ? d.normalize.mean : d.normalize.std;
+        if (v[key].IsSequence()) {
+          for (const auto& x : v[key]) out.push_back(r.number(x, path));
+        } else {
+          out.push_back(r.number(v[key], path));
+        }
+        if (out.empty()) r.fail(v[key], path, "needs at least one value");
+      }
+      const size_t nm = d.normalize.mean.size(), ns = d.normalize.std.size();
+      if (nm != ns && nm != 1 && ns != 1)
+        r.fail(v, "data.normalize", "mean and std need as many values (or one of them a single value for every channel)");
+      for (double s : d.normalize.std)
+        if (!(s > 0)) r.fail(v["std"], "data.normalize.std", "every std must be > 0");
+    } else {
+      d.normalize.mode = r.choice(v, "data.normalize", {"global", "per_channel", "none"});
+    }
+  }
+  if (const auto& a = n["augment"]) {
+    r.check_keys(a, "data.augment", {"crop_padding", "flip"});
+    if (a["crop_padding"]) d.augment.crop_padding = r.integer(a["crop_padding"], "data.augment.crop_padding");
+    if (d.augment.crop_padding < 0) r.fail(a["crop_padding"], "data.augment.crop_padding", "must be >= 0 (pixels)");
+    if (a["flip"]) d.augment.flip = r.boolean(a["flip"], "data.augment.flip");
+  }
+  // The files' content identifies the set (in every hash); what is cheap to check fails here,
+  // with the file named, rather than after a dense model has been trained.
+  if (fingerprinted_dataset(d.dataset)) {
+    DataProbe probe;
+    try {
+      probe = probe_data(d);
+    } catch (const std::exception& e) {
+      r.fail(n["root"] ? n["root"] : n, "data.root", e.what());
+    }
+    d.fingerprint = probe.fingerprint;  // sizes are checked against the data by config/data_checks
+  }
   return d;
 }
 

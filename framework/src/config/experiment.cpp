@@ -42,12 +42,31 @@ JsonObject data_obj(const DataSpec& d) {
   JsonObject o;
   o.set("dataset", d.dataset).set("val_size", d.val_size).set("train_limit", d.train_limit)
       .set("test_limit", d.test_limit).set("split_seed", d.split_seed);
-  // The root only matters for a non-default dataset; keeping it out keeps hashes portable.
-  if (d.dataset == "mnist_format") o.set("root", d.root);
+  // File-based sets are identified by their content, never by their folder: a moved copy keeps
+  // its hashes (and its cached dense models), changed files get new ones.
+  if (fingerprinted_dataset(d.dataset)) o.set("fingerprint", d.fingerprint);
   if (d.dataset == "synthetic")
     o.set("synthetic_train", d.synthetic_train).set("synthetic_test", d.synthetic_test)
         .set("synthetic_size", d.synthetic_size).set("synthetic_classes", d.synthetic_classes);
   if (d.dataset == "synthetic" && d.synthetic_channels != 1) o.set("synthetic_channels", d.synthetic_channels);
+  if (d.dataset == "cifar100") o.set("labels", d.labels);
+  if (d.dataset == "image_folder")
+    o.set("resize", d.resize).set("image_height", d.image_height).set("image_width", d.image_width)
+        .set("channels", d.channels);
+  // Written where it is not what runs had before issue 16, so their hashes stay.
+  const std::string norm = normalize_mode(d);
+  const bool older_dataset = d.dataset == "fashion_mnist" || d.dataset == "mnist_format" || d.dataset == "synthetic";
+  if (!older_dataset || norm != "global") {
+    JsonObject n;
+    n.set("mode", norm);
+    if (norm == "given") n.set("mean", Value(d.normalize.mean)).set("std", Value(d.normalize.std));
+    o.set("normalize", n);
+  }
+  if (d.augment.enabled()) {
+    JsonObject a;
+    a.set("crop_padding", d.augment.crop_padding).set("flip", d.augment.flip);
+    o.set("augment", a);
+  }
   return o;
 }
 JsonObject optim_obj(const OptimSpec& s) {

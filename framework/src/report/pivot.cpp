@@ -36,7 +36,7 @@ const std::vector<std::string>& pivot_col_fields() {
   return f;
 }
 const std::vector<std::string>& pivot_metrics() {
-  static const std::vector<std::string> m = {"top1",           "drop",       "compression",     "speedup",
+  static const std::vector<std::string> m = {"top1",           "top5",       "drop",            "compression",     "speedup",
                                              "speedup_physical", "measured_speedup", "measured_speedup_b1",
                                              "latency",        "weight_sparsity"};
   return m;
@@ -51,6 +51,7 @@ void require_choice(const std::string& what, const std::string& value, const std
 // SQL for the metric over the results view, and its label.
 std::pair<std::string, std::string> metric_sql(const std::string& metric) {
   if (metric == "top1") return {"100.0 * top1", "test top-1 (%)"};
+  if (metric == "top5") return {"100.0 * top5", "test top-5 (%)"};
   if (metric == "drop") return {"100.0 * (dense_top1 - top1)", "top-1 drop vs dense (points)"};
   if (metric == "compression") return {"compression", "compression (params / nonzero params)"};
   if (metric == "speedup") return {"speedup", "theoretical speed-up (MACs / effective MACs)"};
@@ -104,11 +105,15 @@ PivotTable make_pivot(SQLite::Database& db, const PivotSpec& spec) {
   }
 
   // Dense accuracy: one value per distinct dense model among the selected runs.
-  SQLite::Statement d(db, fmt::format("SELECT model, dataset, dense_top1 FROM results WHERE is_final AND {} "
-                                      "GROUP BY dense_hash ORDER BY model, dataset", where));
+  // (Dense top-5 for a top-5 table; runs from before schema 6 have none and are left out.)
+  t.dense_metric = spec.metric == "top5" ? "top-5" : "top-1";
+  SQLite::Statement d(db, fmt::format("SELECT model, dataset, {} FROM results WHERE is_final AND {} "
+                                      "GROUP BY dense_hash ORDER BY model, dataset",
+                                      spec.metric == "top5" ? "dense_top5" : "dense_top1", where));
   std::map<std::pair<std::string, std::string>, std::vector<double>> dense;
   while (d.executeStep())
-    dense[{d.getColumn(0).getString(), d.getColumn(1).getString()}].push_back(100.0 * d.getColumn(2).getDouble());
+    if (!d.getColumn(2).isNull())
+      dense[{d.getColumn(0).getString(), d.getColumn(1).getString()}].push_back(100.0 * d.getColumn(2).getDouble());
   for (const auto& [k, v] : dense) t.dense.push_back({k.first, k.second, cell_stats(v)});
 
   SQLite::Statement s(db, "SELECT status, COUNT(*) FROM runs GROUP BY status");
@@ -137,9 +142,10 @@ std::string caption(const PivotTable& t) {
   std::string runs = fmt::format("{} runs done", t.runs_done);
   if (t.runs_failed) runs += fmt::format(", {} failed", t.runs_failed);
   if (t.runs_running) runs += fmt::format(", {} running or interrupted", t.runs_running);
-  return fmt::format("{} after the final pruning step, by {}; mean ± std over seeds (n). Dense test top-1: {}. "
+  return fmt::format("{} after the final pruning step, by {}; mean ± std over seeds (n). Dense test {}: {}. "
                      "Experiment{} {}; {}.",
-                     t.metric_label, t.column_label, dense.empty() ? "none" : fmt::format("{}", fmt::join(dense, "; ")),
+                     t.metric_label, t.column_label, t.dense_metric,
+                     dense.empty() ? "none" : fmt::format("{}", fmt::join(dense, "; ")),
                      t.experiments.size() == 1 ? "" : "s", fmt::join(t.experiments, ", "), runs);
 }
 

@@ -31,7 +31,7 @@ const std::vector<std::string>& pivot_metrics();
 
 struct DenseSummary {
   std::string model, dataset;
-  CellStats top1;  // percent, over distinct dense models (seeds)
+  CellStats top1;  // percent, over distinct dense models (seeds); top-5 in a top-5 table
 };
 
 struct PivotTable {
@@ -42,6 +42,7 @@ struct PivotTable {
   std::vector<std::vector<std::string>> row_keys;  // per row, values of spec.rows
   std::vector<std::vector<CellStats>> cells;       // [row][column]; n = 0 where no run
   std::vector<DenseSummary> dense;
+  std::string dense_metric = "top-1";  // what `dense` holds: top-5 for a top-5 table
   int runs_done = 0, runs_failed = 0, runs_running = 0;
   std::vector<std::string> experiments;
 };

@@ -19,6 +19,7 @@ struct DenseModel {
   std::string hash;
   std::shared_ptr<Model> net;
   double top1 = 0, top1_val = 0;  // test and validation accuracy, 0..1
+  double top5 = 0;                // test top-5
   double train_seconds = 0;       // when it was trained (0 if it came from the cache)
   bool from_cache = false;
 };

@@ -76,10 +76,8 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
       const std::string data_key = to_json(run.data);
       if (!data_by_spec.count(data_key)) {
         progress.phase("loading data");
-        DataSplits d = load_data(run.data);
-        for (TensorDataset* split : {&d.train, &d.val, &d.test})
-          *split = {split->images.to(device), split->labels.to(device)};
-        data_by_spec.emplace(data_key, std::move(d));
+        // Splits stay in host memory (uint8 where the source is): batches move to the device.
+        data_by_spec.emplace(data_key, load_data(run.data));
       }
       execute_run(run, data_by_spec.at(data_key), run_id, ctx);
       store.finish_run(run_id, elapsed());

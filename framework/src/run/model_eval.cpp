@@ -16,9 +16,10 @@ ModelEvaluation evaluate_model_file(const std::string& path, c10::Device device,
   const auto data = load_data(loaded.info.data);
   const auto result = evaluate(model, data.test, batch_size, device);
   out.top1 = result.top1;
+  out.top5 = result.top5;
   out.loss = result.loss;
   out.test_samples = data.test.size();
-  out.stats = measure(model, to_model_layout(data.test.images.narrow(0, 0, 1).to(device)));
+  out.stats = measure(model, to_model_layout(data.test.inputs(0, 1).to(device)));
   if (latency_repeats > 0) {
     out.latency_b1_ms = latency_ms(model, loaded.info.shape, 1, latency_repeats * 5, 10, device);
     out.latency_b64_ms = latency_ms(model, loaded.info.shape, 64, latency_repeats, 3, device);

@@ -10,7 +10,7 @@ namespace prunelab {
 
 struct ModelEvaluation {
   ModelFileInfo info;
-  double top1 = 0, loss = 0;
+  double top1 = 0, loss = 0, top5 = 0;
   int64_t test_samples = 0;
   ModelStats stats;
   double latency_b1_ms = std::nan(""), latency_b64_ms = std::nan("");  // NaN: not measured

@@ -1,5 +1,6 @@
 #include "run/model_file.hpp"
 
+#include "data/dataset.hpp"
 #include "models/model_spec.hpp"
 
 #include <fmt/format.h>
@@ -20,6 +21,7 @@ std::string to_text(const ModelFileInfo& info) {
   out += fmt::format("dataset={}\ndata_root={}\nsynthetic_channels={}\n", d.dataset, d.root, d.synthetic_channels);
   out += fmt::format("data_ints={},{},{},{},{},{},{},{}\n", d.val_size, d.train_limit, d.test_limit, d.split_seed,
                      d.synthetic_train, d.synthetic_test, d.synthetic_size, d.synthetic_classes);
+  out += fmt::format("data_spec={}\n", data_spec_to_json(d));  // every field (one JSON line), the ones above included
   return out;
 }
 
@@ -49,6 +51,7 @@ ModelFileInfo from_text(const std::string& text, const std::string& path) {
   d.dataset = get("dataset");
   if (kv.count("synthetic_channels")) d.synthetic_channels = std::stoll(kv["synthetic_channels"]);
   d.root = get("data_root");
+  if (kv.count("data_spec")) d = data_spec_from_json(kv["data_spec"]);  // files written since issue 16
   return info;
 }
 }  // namespace

@@ -87,12 +87,12 @@ std::unique_ptr<Model> measure_physical(Model& net, Model& dense, const RunSpec&
 
 void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, RunContext& ctx) {
   const DenseModel& dense = ctx.dense.get(run, data, ctx.device, ctx.progress);
-  auto probe = data.val.images.narrow(0, 0, 1).to(ctx.device);
+  auto probe = data.val.inputs(0, 1).to(ctx.device);
 
   auto net = initial_model(run, data.shape, ctx.device, run.seed);
   copy_state(*dense.net, *net);
   const ModelStats dense_stats = measure(*net, probe);
-  ctx.store.set_dense(run_id, {dense.hash, dense.top1, dense.top1_val, dense_stats.params, dense_stats.macs});
+  ctx.store.set_dense(run_id, {dense.hash, dense.top1, dense.top1_val, dense_stats.params, dense_stats.macs, dense.top5});
 
   auto criterion = ctx.registry.make_criterion(run.criterion.type, run.criterion.params);
   auto policy = ctx.registry.make_ratio_policy(run.ratio_policy.type, run.ratio_policy.params);
@@ -104,7 +104,7 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
   const UnitLayout layout(masks, run.granularity);
   StepEvaluator evaluator(*net, masks, layout, data.val, run.eval.batch_size, ctx.device);
   // The batch on which masked and physically pruned outputs must agree.
-  const auto check_batch = to_model_layout(data.test.images.narrow(0, 0, std::min<int64_t>(64, data.test.size())).to(ctx.device));
+  const auto check_batch = to_model_layout(data.test.inputs(0, std::min<int64_t>(64, data.test.size())).to(ctx.device));
   std::unique_ptr<Model> physical;
   DataCalibration calibration(*net, masks, data.train, run.finetune.optim.batch_size,
                               static_cast<uint64_t>(run.seed), ctx.device);
@@ -191,9 +191,12 @@ void execute_run(const RunSpec& run, const DataSplits& data, int64_t run_id, Run
     rec.finetune_steps = trained;
     rec.pruned_from_cache = cached.has_value();
     rec.train_loss = train_loss;
-    rec.top1_val = evaluate(*net, data.val, run.eval.batch_size, ctx.device).top1;
+    const auto val = evaluate(*net, data.val, run.eval.batch_size, ctx.device);
+    rec.top1_val = val.top1;
+    rec.top5_val = val.top5;
     const auto test = evaluate(*net, data.test, run.eval.batch_size, ctx.device);
     rec.top1 = test.top1;
+    rec.top5 = test.top5;
     rec.loss = test.loss;
     if (!std::isfinite(rec.loss)) throw std::runtime_error("test loss is not finite after pruning");
     rec.stats = measure(*net, probe);

@@ -32,7 +32,7 @@ constexpr const char* kSchema =
 constexpr const char* kResultsView =
 #include "store/results_view.sql.inc"
     ;
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;  // 6: top-5 accuracy (steps.top5, steps.top5_val, runs.dense_top5)
 }  // namespace
 
 std::string utc_now() {
@@ -97,7 +97,10 @@ ResultStore::ResultStore(const std::string& path)
                         Added{"steps", "physical_max_diff", "REAL"}, Added{"steps", "latency_b1_ms", "REAL"},
                         Added{"steps", "latency_b64_ms", "REAL"}, Added{"steps", "dense_latency_b1_ms", "REAL"},
                         Added{"steps", "dense_latency_b64_ms", "REAL"},
-                        Added{"steps", "pruned_from_cache", "INTEGER"}})
+                        Added{"steps", "pruned_from_cache", "INTEGER"},
+                        // schema 6 (from 5): top-5 accuracy; rows of older runs keep NULL there.
+                        Added{"steps", "top5", "REAL"}, Added{"steps", "top5_val", "REAL"},
+                        Added{"runs", "dense_top5", "REAL"}})
     if (!db_.execAndGet(fmt::format("SELECT COUNT(*) FROM pragma_table_info('{}') WHERE name = '{}'", a.table, a.column)).getInt())
       db_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", a.table, a.column, a.type));
   db_.exec(kResultsView);
@@ -168,13 +171,15 @@ RunClaim ResultStore::claim_run(const RunSpec& run, const RunEnvironment& env) {
 
 void ResultStore::set_dense(int64_t run_id, const DenseRecord& d) {
   SQLite::Statement q(db_, R"(UPDATE runs SET dense_hash = ?, dense_top1 = ?, dense_top1_val = ?,
-                              dense_params = ?, dense_flops = ? WHERE id = ?)");
+                              dense_params = ?, dense_flops = ?, dense_top5 = ? WHERE id = ?)");
   q.bind(1, d.hash);
   q.bind(2, d.top1);
   q.bind(3, d.top1_val);
   q.bind(4, d.params);
   q.bind(5, d.flops);
-  q.bind(6, run_id);
+  if (std::isnan(d.top5)) q.bind(6);
+  else q.bind(6, d.top5);
+  q.bind(7, run_id);
   q.exec();
 }
 
@@ -194,8 +199,8 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
       (run_id, step, target_sparsity, achieved_sparsity, top1_val, top1, loss, train_loss, params,
        params_nonzero, prunable, prunable_nonzero, flops, flops_effective, finetune_steps, wall_s,
        weight_sparsity, params_physical, flops_physical, physical_max_diff, latency_b1_ms,
-       latency_b64_ms, dense_latency_b1_ms, dense_latency_b64_ms, pruned_from_cache)
-      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))");
+       latency_b64_ms, dense_latency_b1_ms, dense_latency_b64_ms, pruned_from_cache, top5, top5_val)
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))");
   int i = 1;
   q.bind(i++, run_id);
   q.bind(i++, s.step);
@@ -221,6 +226,10 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
     else q.bind(i++, v);
   }
   q.bind(i++, s.pruned_from_cache ? 1 : 0);
+  for (double v : {s.top5, s.top5_val}) {
+    if (std::isnan(v)) q.bind(i++);
+    else q.bind(i++, v);
+  }
   q.exec();
   SQLite::Statement l(db_, R"(INSERT INTO layers
       (run_id, step, layer, kind, params, nonzero, sparsity, ratio, flops, flops_effective,

@@ -21,12 +21,14 @@ struct DenseRecord {
   std::string hash;
   double top1 = 0, top1_val = 0;
   int64_t params = 0, flops = 0;
+  double top5 = std::nan("");
 };
 
 struct StepRecord {
   int step = 0;  // 1-based pruning step
   double target_sparsity = 0, achieved_sparsity = 0;
   double top1 = 0, top1_val = 0, loss = 0, train_loss = 0;
+  double top5 = std::nan(""), top5_val = std::nan("");
   int64_t finetune_steps = 0;
   bool pruned_from_cache = false;  // the pruning came from FirstStepCache
   double wall_s = 0;

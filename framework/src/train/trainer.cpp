@@ -57,7 +57,7 @@ struct TrainSession::State {
   BatchSampler sampler;
   State(Model& net, const TensorDataset& data, const OptimSpec& spec, uint64_t seed)
       : opt(net.parameters(), torch::optim::SGDOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weight_decay)),
-        sampler(data, spec.batch_size, seed) {}
+        sampler(data, spec.batch_size, seed, SamplerOptions::training()) {}
 };
 
 TrainSession::TrainSession(Model& net, const TensorDataset& data, const OptimSpec& spec, int64_t total_steps,
@@ -178,19 +178,22 @@ EvalResult evaluate(Model& net, const TensorDataset& data, int64_t batch_size,
   if (fold_batchnorm) folding = net.fold_batchnorm();
   c10::InferenceMode guard;
   const int64_t n = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
-  int64_t correct = 0;
+  int64_t correct = 0, correct5 = 0;
   double loss_sum = 0.0;
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t len = std::min(batch_size, n - start);
-    auto x = to_model_layout(data.images.narrow(0, start, len).to(device));
+    auto x = to_model_layout(data.inputs(start, len).to(device));
     auto y = data.labels.narrow(0, start, len).to(device);
     auto logits = net.forward(x);
     loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
     correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    const auto top = std::get<1>(logits.topk(std::min<int64_t>(5, logits.size(1)), 1));
+    correct5 += top.eq(y.unsqueeze(1)).any(1).sum().item<int64_t>();
   }
   folding.reset();
   net.train(was_training);
-  return {n ? double(correct) / double(n) : 0.0, n ? loss_sum / double(n) : 0.0};
+  if (n == 0) return {};
+  return {double(correct) / double(n), loss_sum / double(n), double(correct5) / double(n)};
 }
 
 }  // namespace prunelab

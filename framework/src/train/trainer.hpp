@@ -96,6 +96,7 @@ TrainResult train_steps(Model& net, const TensorDataset& data, const OptimSpec& 
 struct EvalResult {
   double top1 = 0.0;  // 0..1
   double loss = 0.0;
+  double top5 = 0.0;  // label among the 5 highest logits (all of them with fewer than 5 classes)
 };
 
 /// Inference-mode evaluation in eval mode; `max_samples` 0 means the whole split. BatchNorm is
