@@ -1,5 +1,6 @@
 #include "run/dense_cache.hpp"
 
+#include "run/file_lock.hpp"
 #include "run/plan.hpp"
 #include "run/progress.hpp"
 #include "train/trainer.hpp"
@@ -86,11 +87,18 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
   m.hash = hash;
   m.net = initial_network(run, data, device);
   const std::string path = checkpoint_path(run), meta = path + ".meta";
+  FileLock lock;  // held while training: another process on this cache waits, then loads
+  if (!(std::filesystem::exists(path) && read_meta(meta, m)))
+    lock = FileLock::acquire(path + ".lock", [&] { progress.phase("waiting for another process training this dense model"); });
   if (std::filesystem::exists(path) && read_meta(meta, m)) {
     progress.phase("loading cached dense model");
     load_network(*m.net, path, device);
     m.from_cache = true;
   } else {
+    if (!train_missing_)
+      throw std::runtime_error(fmt::format("dense model {} seed {} is missing from the cache: {} (this runner trains no dense "
+                                           "model; did the dense-training job fail? `runner dense FILE.yaml` trains it)",
+                                           run.model, run.seed, path));
     progress.phase("dense training");
     const auto t0 = std::chrono::steady_clock::now();
     const auto steps = dense_training_steps(run, data.train.size());

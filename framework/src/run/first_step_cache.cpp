@@ -35,7 +35,13 @@ std::string FirstStepCache::path(const std::string& key) const {
 std::optional<CachedFirstStep> FirstStepCache::load(const std::string& key, Network& net, MaskSet& masks,
                                                     const c10::Device& device) const {
   const auto file = path(key);
-  if (!std::filesystem::exists(file)) return std::nullopt;
+  held_.release();
+  if (!std::filesystem::exists(file)) {
+    held_ = FileLock::acquire(file + ".lock");
+    held_key_ = key;
+    if (!std::filesystem::exists(file)) return std::nullopt;  // ours to compute
+    held_.release();  // another process computed it while this one waited
+  }
   torch::serialize::InputArchive archive;
   archive.load_from(file, device);
   net.load(archive);
@@ -69,6 +75,7 @@ void FirstStepCache::save(const std::string& key, Network& net, MaskSet& masks, 
   archive.write("prunelab_ratios", at::tensor(step.ratios, at::kDouble), /*is_buffer=*/true);
   archive.write("prunelab_source_run", c10::IValue(step.source_run));
   save_archive(archive, path(key));
+  if (held_key_ == key) held_.release();
 }
 
 }  // namespace prunelab
