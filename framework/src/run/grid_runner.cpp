@@ -1,5 +1,6 @@
 #include "run/grid_runner.hpp"
 
+#include "core/stop_signal.hpp"
 #include "plugin/registry.hpp"
 #include "run/dense_cache.hpp"
 #include "run/first_step_cache.hpp"
@@ -7,6 +8,7 @@
 #include "run/run_executor.hpp"
 #include "run/threads.hpp"
 #include "store/result_store.hpp"
+#include "store/store_ops.hpp"
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -37,9 +39,10 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
   const std::string device_name = opt.device.empty() ? exp.device : opt.device;
   const c10::Device device = resolve_device(device_name);
 
-  ResultStore store(db_path);
+  ResultStore store(db_path, opt.wal);
+  write_meta(store.db(), opt.meta);
   const std::string models_dir = opt.models_dir.empty() ? (db_dir / "models").string() : opt.models_dir;
-  DenseCache dense(cache_dir);
+  DenseCache dense(cache_dir, opt.train_dense);
   Progress progress(static_cast<int64_t>(exp.runs.size()), opt.quiet);
   FirstStepCache first_steps(cache_dir);
   RunContext ctx{registry, store, dense, progress, device, models_dir,
@@ -50,6 +53,7 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
                                at::get_num_threads(), device.str()));
 
   for (const auto& run : exp.runs) {
+    if ((summary.stopped_by = stop_signal())) break;  // SIGTERM between runs: claim nothing more
     progress.start_run(run.index, run.summary());
     const auto t0 = std::chrono::steady_clock::now();
     const RunClaim claim = store.claim_run(run, {at::get_num_threads(), device.str()});
@@ -77,15 +81,21 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
       store.finish_run(run_id, elapsed());
       ++summary.done;
       progress.end_run("done", true);
+    } catch (const StopRequested& e) {
+      forget_run(store.db(), run_id);  // pending again: the next invocation redoes it
+      summary.stopped_by = e.signal();
+      progress.end_run(fmt::format("interrupted by {}: will be redone", signal_name(e.signal())), false);
+      break;
     } catch (const std::exception& e) {
       store.fail_run(run_id, e.what(), elapsed());
       ++summary.failed;
       progress.end_run(fmt::format("FAILED: {}", e.what()), true);
     }
   }
-  progress.message(fmt::format("{}: {} done, {} skipped (already done), {} failed{}", exp.name, summary.done,
+  progress.message(fmt::format("{}: {} done, {} skipped (already done), {} failed{}{}", exp.name, summary.done,
                                summary.skipped, summary.failed,
-                               summary.held_elsewhere ? fmt::format(", {} left to other runners", summary.held_elsewhere) : ""));
+                               summary.held_elsewhere ? fmt::format(", {} left to other runners", summary.held_elsewhere) : "",
+                               summary.stopped_by ? fmt::format("; stopped by {}", signal_name(summary.stopped_by)) : ""));
   return summary;
 }
 

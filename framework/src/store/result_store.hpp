@@ -55,7 +55,9 @@ struct RunClaim {
 class ResultStore {
  public:
   /// Opens (creating if needed) the database in WAL mode and brings the schema up to date.
-  explicit ResultStore(const std::string& path);
+  /// `wal` false: a rollback journal instead, for a file on a network file system that one
+  /// process writes and other hosts read (a shard database: WAL needs one host's shared memory).
+  explicit ResultStore(const std::string& path, bool wal = true);
 
   /// Takes the run for this process: replaces any failed or abandoned attempt (a `running` row
   /// whose process is gone) with a fresh `running` row. Nothing is taken when the run is done
