@@ -52,9 +52,10 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
   progress.message(fmt::format("{}: {} runs -> {} ({} threads, {})", exp.name, exp.runs.size(), db_path,
                                at::get_num_threads(), device.str()));
 
+  int64_t position = 0;  // in this list: a shard's or a worker's runs are a part of the grid
   for (const auto& run : exp.runs) {
     if ((summary.stopped_by = stop_signal())) break;  // SIGTERM between runs: claim nothing more
-    progress.start_run(run.index, run.summary());
+    progress.start_run(position++, run.summary());
     const auto t0 = std::chrono::steady_clock::now();
     const RunClaim claim = store.claim_run(run, {at::get_num_threads(), device.str()});
     if (!claim.run_id) {

@@ -193,7 +193,9 @@ bool request_requeue(std::string& message) {
   std::string out;
   const int rc = run_capture({"scontrol", "requeue", job}, out);
   message = rc == 0 ? fmt::format("requeued Slurm job {}: it runs again and resumes where this one stopped", job)
-                    : fmt::format("`scontrol requeue {}` failed (exit {}): resubmit to finish the grid", job, rc);
+                    : fmt::format("`scontrol requeue {}` was refused (exit {}): where Slurm requeues the job itself "
+                                  "(preemption, scontrol requeue) it runs again; otherwise resubmit to finish the grid",
+                                  job, rc);
   return rc == 0;
 }
 
