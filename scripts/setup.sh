@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(build-essential cmake pkg-config ccache libtorch-dev libopenblas0-pthread libyaml-cpp-dev
           libboost-dev libboost-filesystem-dev libfmt-dev libsqlitecpp-dev libgtest-dev libcli11-dev
           zlib1g-dev libpng-dev libjpeg-dev gnuplot-nox sqlite3 dataset-fashion-mnist python3-torch python3-torchvision)
+# The local Slurm of tests/slurm_test.sh (its daemons run only while that test runs).
+if [ "${PRUNELAB_TEST_SLURM:-0}" = 1 ]; then PACKAGES+=(slurm-wlm munge); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

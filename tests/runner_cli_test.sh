@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end checks through the runner binary: exit codes, config errors, kill -9 mid-grid,
-# database integrity, resume without redoing finished runs, report.
+# database integrity, resume without redoing finished runs, report, SIGTERM mid-run, shards and
+# their merge, --jobs.
 set -u
 RUNNER="$1"
 SRC="$2"
@@ -152,6 +153,58 @@ check "a run LibTorch failed exits 1" test $rc -eq 1
 check "runs.error is one line without stack frames" \
   test "$(sqlite3 "$WORK/torch_error.db" "SELECT COUNT(*) FROM runs WHERE status = 'failed' AND error LIKE 'open file failed%' AND error NOT LIKE '%frame #%' AND instr(error, char(10)) = 0")" -eq 4
 check "the debug log has LibTorch's stack trace" grep -q "frame #" "$WORK/debug.log"
+
+# 11. SIGTERM (what Slurm sends before preempting or at the time limit) in the middle of a run:
+# the runner stops at the next optimizer step, forgets that run, exits 3; a resume finishes.
+sed -e 's/seeds: \[1, 2\]/seeds: [4]/' -e 's/finetune: {epochs: 1}/finetune: {epochs: 8}/' "$WORK/grid.yaml" > "$WORK/term.yaml"
+"$RUNNER" "$WORK/term.yaml" --db "$WORK/term.db" > "$WORK/term.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 1200); do
+  r=$(sqlite3 "$WORK/term.db" "SELECT SUM(status='done') || ' ' || SUM(status='running') FROM runs" 2>/dev/null || echo "0 0")
+  [ "${r%% *}" -ge 2 ] 2>/dev/null && [ "${r##* }" -ge 1 ] 2>/dev/null && break
+  sleep 0.05
+done
+sleep 0.2
+kill -TERM "$pid"
+wait "$pid"; rc=$?
+check "SIGTERM exits 3" test $rc -eq 3
+check "SIGTERM says it stopped" grep -q "stopped by SIGTERM" "$WORK/term.log"
+check "no run left running after SIGTERM" test "$(sqlite3 "$WORK/term.db" "SELECT COUNT(*) FROM runs WHERE status != 'done'")" -eq 0
+check "integrity after SIGTERM" test "$(sqlite3 "$WORK/term.db" 'PRAGMA integrity_check')" = ok
+stopped_done=$(sqlite3 "$WORK/term.db" "SELECT COUNT(*) FROM runs")
+"$RUNNER" "$WORK/term.yaml" --db "$WORK/term.db" > "$WORK/term2.log" 2>&1; rc=$?
+check "resume after SIGTERM exits 0" test $rc -eq 0
+check "resume after SIGTERM skips what was done" grep -qE "[0-9]+ done, $stopped_done skipped" "$WORK/term2.log"
+check "all runs done after SIGTERM and resume" test "$(sqlite3 "$WORK/term.db" "SELECT COUNT(*) || '/' || SUM(status='done') FROM runs")" = 12/12
+
+# 12. Shards and merge through the binary: the merged database has the rows of the single
+# process run of step 3 (same numbers), merging again changes nothing, status counts them.
+for i in 0 1 2; do "$RUNNER" "$WORK/grid.yaml" --shard $i/3 --db "$WORK/sh/m.db" --quiet > /dev/null 2>&1 & done
+wait
+check "three shard databases" test -f "$WORK/sh/m.shards/0.db" -a -f "$WORK/sh/m.shards/1.db" -a -f "$WORK/sh/m.shards/2.db"
+"$RUNNER" status "$WORK/sh/m.shards" > "$WORK/status" 2>&1
+check "status of a shard directory" grep -qE "^all +24 +24 +0 +0 +0$" "$WORK/status"
+"$RUNNER" merge "$WORK/sh/m.db" "$WORK/sh/m.shards" > "$WORK/merge" 2>&1; rc=$?
+check "merge exits 0" test $rc -eq 0
+check "merge added 24 runs" grep -q "24 runs added" "$WORK/merge"
+"$RUNNER" merge "$WORK/sh/m.db" "$WORK/sh/m.shards" > "$WORK/merge" 2>&1
+check "merging again adds nothing" grep -q "0 runs added, 0 replaced by a better copy, 24 already there" "$WORK/merge"
+same=$(sqlite3 "$WORK/sh/m.db" "ATTACH '$WORK/r.db' AS ref; SELECT COUNT(*) || '/' || SUM(a.top1 = b.top1 AND a.loss = b.loss)
+  FROM steps a JOIN runs ra ON ra.id = a.run_id JOIN ref.runs rb ON rb.hash = ra.hash JOIN ref.steps b ON b.run_id = rb.id AND b.step = a.step")
+check "merged steps equal the single-process run's ($same)" test "$same" = "$(sqlite3 "$WORK/r.db" 'SELECT COUNT(*) || "/" || COUNT(*) FROM steps')"
+"$RUNNER" report "$WORK/sh/m.db" > "$WORK/report2.md"
+check "report on the merged database" cmp -s "$WORK/report.md" "$WORK/report2.md"
+"$RUNNER" merge "$WORK/sh/m.db" "$WORK/shared.db" > /dev/null 2> "$WORK/err"; rc=$?
+check "merge refuses another experiment definition (exit 2)" test $rc -eq 2
+check "merge names the reason" grep -q "another experiment definition" "$WORK/err"
+
+# 13. --jobs 2: two worker processes on one database, each run done once.
+sed 's/seeds: \[1, 2\]/seeds: [5]/' "$WORK/grid.yaml" > "$WORK/jobs.yaml"
+"$RUNNER" "$WORK/jobs.yaml" --db "$WORK/jobs.db" --jobs 2 --threads 2 > "$WORK/jobs.log" 2>&1; rc=$?
+check "--jobs 2 exits 0" test $rc -eq 0
+check "--jobs 2: every run done once" test "$(sqlite3 "$WORK/jobs.db" "SELECT COUNT(*) || '/' || SUM(status = 'done') FROM runs")" = 12/12
+check "--jobs 2: both workers ran runs" test "$(sqlite3 "$WORK/jobs.db" "SELECT COUNT(DISTINCT owner) FROM runs")" -eq 2
+check "--jobs 2: one thread each" grep -q "2 worker processes, 1 thread(s) each" "$WORK/jobs.log"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

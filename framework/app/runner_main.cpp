@@ -1,5 +1,6 @@
 /// `runner`: run an experiment grid, validate a config, list plugins, report a database.
 
+#include "cluster_cli.hpp"
 #include "config/config_loader.hpp"
 #include "config/data_checks.hpp"
 #include "plugin/registry.hpp"
@@ -23,6 +24,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <set>
@@ -81,6 +83,8 @@ int cmd_run(int argc, char** argv) {
   bool recompute_first_steps = false;
   app.add_flag("--no-shared-steps", recompute_first_steps,
                "every run computes its own first pruning step (default: runs that share it load it from the cache)");
+  prunelab::cli::GridRunFlags cluster;
+  prunelab::cli::add_grid_run_options(app, cluster);
   add_plugin_options(app, plugins);
   PARSE_ARGS(app, argc, argv);
   grid.share_first_steps = !recompute_first_steps;
@@ -88,8 +92,7 @@ int cmd_run(int argc, char** argv) {
   load_plugins(registry, plugins);
   auto exp = prunelab::load_experiment(file, registry);
   for (const auto& note : prunelab::check_against_data(exp)) fmt::print(stderr, "note: {}\n", note);
-  auto summary = prunelab::run_grid(exp, registry, grid);
-  return summary.failed ? kRunsFailed : kOk;
+  return prunelab::cli::run_grid_command(exp, registry, grid, cluster, argc, argv);
 }
 
 /// Each distinct model's conv and linear layers: what the runs can prune, with shapes and MACs.
@@ -292,9 +295,14 @@ void usage() {
              "       runner plot DB --kind accuracy|speedup|layers|sensitivity --out FILE.png|svg [...]\n"
              "       runner query DB \"SELECT ...\"\n"
              "       runner eval MODEL.pt [--threads N] [--latency-repeats N]\n"
+             "       runner FILE.yaml --shard I/N | --jobs N [--requeue] [--require-dense]\n"
+             "       runner slurm FILE.yaml [--tasks N] [--partition P] [--time T] [--cpus-per-task C] [--mem M] [--extra ARGS] [--dry-run]\n"
+             "       runner status FILE.yaml | SHARD_DIR\n"
+             "       runner merge OUT.db SHARD.db|SHARD_DIR...\n"
+             "       runner dense FILE.yaml [--shard I/N] [--cache-dir DIR]\n"
              "every command: --debug-log FILE (or $PRUNELAB_DEBUG_LOG) appends full error texts, LibTorch's stack\n"
              "       traces included, to FILE; errors printed and stored are one line\n"
-             "exit codes: 0 all runs done, 1 some run failed, 2 usage or config error\n");
+             "exit codes: 0 all runs done, 1 some run failed, 2 usage or config error, 3 stopped by SIGTERM/SIGUSR1\n");
 }
 
 /// Takes `--debug-log FILE` / `--debug-log=FILE` out of the arguments, for every command.
@@ -302,10 +310,15 @@ std::vector<char*> take_debug_log_option(int argc, char** argv) {
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
+    std::string path;
     if (a == "--debug-log" && i + 1 < argc) {
-      prunelab::set_debug_log(argv[++i]);
+      path = argv[++i];
     } else if (a.rfind("--debug-log=", 0) == 0) {
-      prunelab::set_debug_log(a.substr(12));
+      path = a.substr(12);
+    }
+    if (!path.empty()) {
+      prunelab::set_debug_log(path);
+      setenv("PRUNELAB_DEBUG_LOG", path.c_str(), 1);  // --jobs workers log there too
     } else {
       args.push_back(argv[i]);
     }
@@ -343,6 +356,8 @@ int main(int argc_in, char** argv_in) {
     if (first == "plot") return cmd_plot(argc - 1, argv + 1);
     if (first == "query") return cmd_query(argc - 1, argv + 1);
     if (first == "eval") return cmd_eval(argc - 1, argv + 1);
+    auto loader = [](prunelab::PluginRegistry& r, const std::vector<std::string>& dirs) { load_plugins(r, {dirs}); };
+    if (const int code = prunelab::cli::run_cluster_command(first, argc - 1, argv + 1, loader); code >= 0) return code;
     return cmd_run(argc, argv);
   } catch (const prunelab::ConfigError& e) {
     return report_error("config error", e);

@@ -2,6 +2,7 @@
 
 #include "core/errors.hpp"
 #include "run/cache_integrity.hpp"
+#include "run/file_lock.hpp"
 #include "run/plan.hpp"
 #include "run/progress.hpp"
 #include "train/trainer.hpp"
@@ -88,11 +89,17 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
   m.net = initial_model(run, data.shape, device, run.seed);
   const std::string path = checkpoint_path(run), meta = path + ".meta";
   // Derived data: an entry found corrupt by its checksum, or unreadable, is reported in one line
-  // and rebuilt, not fatal (run/cache_integrity).
+  // and rebuilt, not fatal (run/cache_integrity). Training holds the entry's lock: another
+  // process on this cache waits, then loads.
   bool has_top5 = false;
   double stored_seconds = 0;
-  if (std::filesystem::exists(path) && read_meta(meta, m, has_top5, stored_seconds) &&
-      load_cache_entry(path, meta, "dense checkpoint", [&] {
+  const auto cached = [&] { return std::filesystem::exists(path) && read_meta(meta, m, has_top5, stored_seconds); };
+  const auto take_lock = [&] {
+    return FileLock::acquire(path + ".lock", [&] { progress.phase("waiting for another process training this dense model"); });
+  };
+  FileLock lock;
+  if (!cached()) lock = take_lock();
+  if (cached() && load_cache_entry(path, meta, "dense checkpoint", [&] {
         progress.phase("loading cached dense model");
         load_state(*m.net, path, device);
       }, /*allow_unverified=*/true)) {
@@ -104,8 +111,13 @@ const DenseModel& DenseCache::get(const RunSpec& run, const DataSplits& data, co
     }
   } else if (std::filesystem::exists(path)) {
     m.net = initial_model(run, data.shape, device, run.seed);  // a load that failed half-way left part of its weights
+    if (!lock.held()) lock = take_lock();
   }
   if (!m.from_cache) {
+    if (!train_missing_)
+      throw std::runtime_error(fmt::format("dense model {} seed {} is missing from the cache: {} (this runner trains no dense "
+                                           "model; did the dense-training job fail? `runner dense FILE.yaml` trains it)",
+                                           run.model.label(), run.seed, path));
     progress.phase("dense training");
     const auto t0 = std::chrono::steady_clock::now();
     const auto steps = dense_training_steps(run, data.train.size());

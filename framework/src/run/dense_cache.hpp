@@ -26,8 +26,11 @@ struct DenseModel {
 
 class DenseCache {
  public:
-  explicit DenseCache(std::string dir) : dir_(std::move(dir)) {}
-  /// The dense model of `run`: from memory, else from `dir`, else trained now and saved.
+  /// `train_missing` false: a model not in `dir` fails the run instead of being trained (grid
+  /// tasks on a cluster, whose dense models an earlier job trained).
+  explicit DenseCache(std::string dir, bool train_missing = true) : dir_(std::move(dir)), train_missing_(train_missing) {}
+  /// The dense model of `run`: from memory, else from `dir`, else trained now and saved. A file
+  /// lock next to the checkpoint makes a second process wait for the first one's training.
   const DenseModel& get(const RunSpec& run, const DataSplits& data, const c10::Device& device,
                         Progress& progress);
   std::string checkpoint_path(const RunSpec& run) const;
@@ -39,6 +42,7 @@ class DenseCache {
 
  private:
   std::string dir_;
+  bool train_missing_ = true;
   std::map<std::string, DenseModel> memo_;
 };
 

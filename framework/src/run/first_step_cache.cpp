@@ -36,9 +36,20 @@ std::string FirstStepCache::path(const std::string& key) const {
 std::optional<CachedFirstStep> FirstStepCache::load(const std::string& key, Model& net, MaskSet& masks,
                                                     const c10::Device& device) const {
   const auto file = path(key);
+  held_.release();
+  if (!std::filesystem::exists(file)) {
+    held_ = FileLock::acquire(file + ".lock");
+    held_key_ = key;
+    if (!std::filesystem::exists(file)) return std::nullopt;  // ours to compute
+    held_.release();  // another process computed it while this one waited
+  }
   // Checked before anything is read into the model: a damaged entry is recomputed, and one
   // from before checksums is too (a failed load half-way would leave the model half-loaded).
-  if (!verified_cache_entry(file, file + ".meta", "cached first pruning step")) return std::nullopt;
+  if (!verified_cache_entry(file, file + ".meta", "cached first pruning step")) {
+    held_ = FileLock::acquire(file + ".lock");  // recomputed by this process, the others wait
+    held_key_ = key;
+    return std::nullopt;
+  }
   torch::serialize::InputArchive archive;
   archive.load_from(file, device);
   read_state(net, archive, file);
@@ -73,6 +84,7 @@ void FirstStepCache::save(const std::string& key, Model& net, MaskSet& masks, co
   archive.write("prunelab_source_run", c10::IValue(step.source_run));
   save_archive(archive, path(key));
   write_checksum_meta(path(key), path(key) + ".meta");
+  if (held_key_ == key) held_.release();
 }
 
 }  // namespace prunelab

@@ -9,6 +9,7 @@
 #include "config/experiment.hpp"
 #include "models/model.hpp"
 #include "prune/masks.hpp"
+#include "run/file_lock.hpp"
 
 #include <c10/core/Device.h>
 
@@ -32,7 +33,9 @@ class FirstStepCache {
   /// criterion, granularity, fine-tuning optimiser, framework and plugin code) plus the policy.
   static std::string key(const std::string& state_key, const RunSpec& run, double first_target);
 
-  /// Loads the pruned state into `net` and `masks` if the step was cached.
+  /// Loads the pruned state into `net` and `masks` if the step was cached. A miss holds the
+  /// key's file lock until save() (or the next load()): a process sharing the cache directory
+  /// that wants the same step waits for it instead of computing it too.
   std::optional<CachedFirstStep> load(const std::string& key, Model& net, MaskSet& masks, const c10::Device& device) const;
   /// Stores the pruned state (write-then-rename: a killed runner never leaves half a file).
   void save(const std::string& key, Model& net, MaskSet& masks, const CachedFirstStep& step) const;
@@ -40,6 +43,8 @@ class FirstStepCache {
  private:
   std::string path(const std::string& key) const;
   std::string dir_;
+  mutable FileLock held_;  // the lock of the key load() missed, until save()
+  mutable std::string held_key_;
 };
 
 }  // namespace prunelab

@@ -1,7 +1,7 @@
 #include "run/grid_runner.hpp"
 
 #include "core/errors.hpp"
-
+#include "core/stop_signal.hpp"
 #include "plugin/registry.hpp"
 #include "run/dense_cache.hpp"
 #include "run/first_step_cache.hpp"
@@ -9,6 +9,7 @@
 #include "run/run_executor.hpp"
 #include "run/threads.hpp"
 #include "store/result_store.hpp"
+#include "store/store_ops.hpp"
 #include "util/errors.hpp"
 
 #include <ATen/Parallel.h>
@@ -40,9 +41,10 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
   const std::string device_name = opt.device.empty() ? exp.device : opt.device;
   const c10::Device device = resolve_device(device_name);
 
-  ResultStore store(db_path);
+  ResultStore store(db_path, opt.wal);
+  write_meta(store.db(), opt.meta);
   const std::string models_dir = opt.models_dir.empty() ? (db_dir / "models").string() : opt.models_dir;
-  DenseCache dense(cache_dir);
+  DenseCache dense(cache_dir, opt.train_dense);
   Progress progress(static_cast<int64_t>(exp.runs.size()), opt.quiet);
   // Warnings (a corrupt cache entry being rebuilt) are lines that stay, even when quiet.
   WarningSink warnings([&](const std::string& m) {
@@ -57,8 +59,10 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
   progress.message(fmt::format("{}: {} runs -> {} ({} threads, {})", exp.name, exp.runs.size(), db_path,
                                at::get_num_threads(), device.str()));
 
+  int64_t position = 0;  // in this list: a shard's or a worker's runs are a part of the grid
   for (const auto& run : exp.runs) {
-    progress.start_run(run.index, run.summary());
+    if ((summary.stopped_by = stop_signal())) break;  // SIGTERM between runs: claim nothing more
+    progress.start_run(position++, run.summary());
     const auto t0 = std::chrono::steady_clock::now();
     const RunClaim claim = store.claim_run(run, {at::get_num_threads(), device.str()});
     if (!claim.run_id) {
@@ -83,6 +87,11 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
       store.finish_run(run_id, elapsed());
       ++summary.done;
       progress.end_run("done", true);
+    } catch (const StopRequested& e) {
+      forget_run(store.db(), run_id);  // pending again: the next invocation redoes it
+      summary.stopped_by = e.signal();
+      progress.end_run(fmt::format("interrupted by {}: will be redone", signal_name(e.signal())), false);
+      break;
     } catch (const std::exception& e) {
       // runs.error and the terminal get one line; the full text (LibTorch's stack) the debug log.
       const std::string error = one_line(e);
@@ -92,9 +101,10 @@ GridSummary run_grid(const Experiment& exp, const PluginRegistry& registry, cons
       progress.end_run(fmt::format("FAILED: {}", error), true);
     }
   }
-  progress.message(fmt::format("{}: {} done, {} skipped (already done), {} failed{}", exp.name, summary.done,
+  progress.message(fmt::format("{}: {} done, {} skipped (already done), {} failed{}{}", exp.name, summary.done,
                                summary.skipped, summary.failed,
-                               summary.held_elsewhere ? fmt::format(", {} left to other runners", summary.held_elsewhere) : ""));
+                               summary.held_elsewhere ? fmt::format(", {} left to other runners", summary.held_elsewhere) : "",
+                               summary.stopped_by ? fmt::format("; stopped by {}", signal_name(summary.stopped_by)) : ""));
   return summary;
 }
 

@@ -68,7 +68,7 @@ bool owner_is_alive(const std::string& owner) {
 }
 }  // namespace
 
-ResultStore::ResultStore(const std::string& path)
+ResultStore::ResultStore(const std::string& path, bool wal)
     : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, /*busy_timeout_ms=*/10000), owner_(this_process_owner()), opened_at_(utc_now()) {
   // Before anything is changed: a newer runner's database is left as it is.
   refuse_newer_schema(db_, path, kSchemaVersion);
@@ -78,7 +78,8 @@ ResultStore::ResultStore(const std::string& path)
   // when several runners create the database at once, the others retry until it is done.
   for (int attempt = 0;; ++attempt) {
     try {
-      if (db_.execAndGet("PRAGMA journal_mode").getString() != "wal") db_.exec("PRAGMA journal_mode=WAL");
+      const std::string mode = wal ? "wal" : "delete";
+      if (db_.execAndGet("PRAGMA journal_mode").getString() != mode) db_.exec("PRAGMA journal_mode=" + mode);
       break;
     } catch (const SQLite::Exception& e) {
       if ((e.getErrorCode() != SQLITE_BUSY && e.getErrorCode() != SQLITE_LOCKED) || attempt >= 400) throw;

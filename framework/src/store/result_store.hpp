@@ -59,7 +59,9 @@ class ResultStore {
   /// Opens (creating if needed) the database in WAL mode and brings the schema up to date.
   /// `path` may be ":memory:" (a private in-memory database, for tests). Throws
   /// SchemaTooNewError, before changing anything, if a newer prunelab wrote the database.
-  explicit ResultStore(const std::string& path);
+  /// `wal` false: a rollback journal instead, for a file on a network file system that one
+  /// process writes and other hosts read (a shard database: WAL needs one host's shared memory).
+  explicit ResultStore(const std::string& path, bool wal = true);
   /// The schema version this build writes (meta.schema_version).
   static int schema_version();
 

@@ -1,5 +1,6 @@
 #include "train/trainer.hpp"
 
+#include "core/stop_signal.hpp"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -84,6 +85,7 @@ TrainResult TrainSession::run(int64_t steps, WeightConstraint* masks, const Prog
   double window_loss = 0.0;
   int64_t window_count = 0;
   for (int64_t i = 0; i < steps; ++i) {
+    throw_if_stop_requested();  // SIGTERM from Slurm: stop before the next optimizer step
     const int64_t t = done_ + i;
     const double lr = learning_rate(spec_, t, total_);
     for (auto& group : opt.param_groups())
