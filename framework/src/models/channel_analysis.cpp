@@ -74,6 +74,18 @@ c10::optional<std::vector<int64_t>> const_ints(Value* v) {
   return c10::nullopt;
 }
 
+// A conv's groups: a constant, or its weight's row count where the model layer made a depthwise
+// conv's groups follow its weight (aten::size(weight, 0), see torchscript_model.cpp).
+c10::optional<int64_t> conv_groups(Node* conv, size_t index, const at::Tensor& weight) {
+  Value* g = conv->input(index);
+  if (auto c = const_int(g)) return c;
+  Node* s = g->node();
+  if (s->kind() == c10::aten::size && s->inputs().size() == 2 && s->input(0) == conv->input(1) &&
+      const_int(s->input(1)) == 0)
+    return weight.size(0);
+  return c10::nullopt;
+}
+
 class Analyser {
  public:
   Analyser(const std::vector<ModelLayer>& layers, const std::vector<BatchNormRef>& bns) : layers_(layers), bns_(bns) {
@@ -293,12 +305,12 @@ class Analyser {
   void visit_conv(Node* n, const std::string& kind) {
     Value* x = n->input(0);
     auto l = layer_of(n->input(1));
-    const auto groups = const_int(n->input(kind == "aten::conv2d" ? 6 : 8));
     if (!l) {
       refuse_value(x, fmt::format("{} with a weight that is not a module's", kind));
       return;
     }
     const auto& w = layers_[*l].weight;
+    const auto groups = conv_groups(n, kind == "aten::conv2d" ? 6 : 8, w);
     Channels in = resolved(chan_.count(x) ? chan_[x] : Channels{}, w.size(1) * groups.value_or(1));
     if (groups && *groups == 1) {
       consume(*l, in, 1);
