@@ -26,6 +26,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
+#include <sstream>
 
 using namespace prunelab;
 
@@ -76,7 +78,8 @@ const std::vector<ZooModel>& zoo() {
       // the hidden units of each block's MLP are pruned.
       {"convnext_tiny", 64, {kOutput, "channels flow through aten::permute", kLastDim, "depthwise conv"}},
       // Patches reshaped into tokens; each encoder block's MLP hidden units are pruned.
-      {"vit_b_16", 64, {kOutput, "channels flow through aten::reshape", kLayout}, true},
+      // MultiheadAttention runs its output projection inside a branch on its arguments.
+      {"vit_b_16", 64, {kOutput, "channels flow through aten::reshape", kLayout, "control flow (prim::If)"}, true},
       {"swin_t", 64, {kOutput, "channels flow through aten::permute", kLastDim, kLayout}, true},
   };
   return models;
@@ -118,6 +121,18 @@ void expect_refusals(const ZooModel& m, const std::vector<std::string>& refused)
     EXPECT_TRUE(seen[i]) << m.name << ": no refusal says '" << m.refusals[i] << "'";
 }
 
+// Every conv and linear layer is in a channel group or named in a refusal line: none is skipped.
+void expect_every_layer_accounted_for(Model& net, const std::string& model) {
+  std::set<std::string> named;
+  for (const auto& g : net.channel_groups())
+    for (size_t p : g.producers) named.insert(net.layers()[p].name);
+  for (const auto& line : net.channel_refusals()) {
+    std::stringstream layers(line.substr(0, line.find(": ")));
+    for (std::string name; std::getline(layers, name, ',');) named.insert(name.substr(name.find_first_not_of(' ')));
+  }
+  for (const auto& l : net.layers()) EXPECT_TRUE(named.count(l.name)) << model << ": layer " << l.name << " is in no group and not refused";
+}
+
 std::string name_of(const testing::TestParamInfo<ZooModel>& info) { return info.param.name; }
 
 class ZooChannels : public testing::TestWithParam<ZooModel> {};
@@ -131,6 +146,7 @@ TEST_P(ZooChannels, PhysicalCopyEqualsMaskedAndIsSmaller) {
   auto net = load(m);
   randomize_batchnorms(*net);
   expect_refusals(m, net->channel_refusals());
+  expect_every_layer_accounted_for(*net, m.name);
   ASSERT_FALSE(net->channel_groups().empty()) << m.name << ": no channel group found";
   auto crit = test::builtin_registry().make_criterion("magnitude", {});
   auto policy = test::builtin_registry().make_ratio_policy("uniform", {});

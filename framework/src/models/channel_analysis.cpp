@@ -550,6 +550,18 @@ class Analyser {
     }
   }
 
+  // Layers called inside blocks are never walked: their outputs are refused, not left unnamed.
+  void refuse_layers_in_blocks(Node* n, const std::string& why) {
+    for (auto* b : n->blocks())
+      for (Node* inner : b->nodes()) {
+        const std::string k = inner->kind().toQualString();
+        const bool layer_call = k == "aten::conv2d" || k == "aten::_convolution" || k == "aten::convolution" || k == "aten::linear";
+        if (layer_call && inner->inputs().size() > 1)
+          if (auto l = layer_of(inner->input(1))) refuse(layer_output(*l, 4), why);
+        refuse_layers_in_blocks(inner, why);
+      }
+  }
+
   bool reads_last(Node* n) const {
     for (Value* v : n->inputs())
       if (auto it = chan_.find(v); it != chan_.end() && it->second.last) return true;
@@ -565,7 +577,9 @@ class Analyser {
       tracked_in_blocks(n, inside);
       for (Value* v : n->inputs())
         if (tracked(v)) inside.push_back(v);
-      for (Value* v : inside) refuse_value(v, fmt::format("control flow ({}) over the channels", kind));
+      const auto why = fmt::format("control flow ({}) over the channels", kind);
+      for (Value* v : inside) refuse_value(v, why);
+      refuse_layers_in_blocks(n, why);
       return;
     }
     bool any = false;
