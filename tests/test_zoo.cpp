@@ -134,6 +134,8 @@ void expect_every_layer_accounted_for(Model& net, const std::string& model) {
 }
 
 std::string name_of(const testing::TestParamInfo<ZooModel>& info) { return info.param.name; }
+// What GoogleTest (and so ctest's test names) print for a parameter.
+void PrintTo(const ZooModel& m, std::ostream* os) { *os << m.name; }
 
 class ZooChannels : public testing::TestWithParam<ZooModel> {};
 class ZooElements : public testing::TestWithParam<ZooModel> {};
