@@ -26,7 +26,14 @@ def build(name: str, classes: int, size: int) -> torch.nn.Module:
         kwargs.update(aux_logits=False, init_weights=False)
     if name == "vit_b_16":
         kwargs["image_size"] = size
-    return getattr(torchvision.models, name)(**kwargs)
+    model = getattr(torchvision.models, name)(**kwargs)
+    # ViT starts its head at zero, so its outputs would be all zero whatever the rest computes:
+    # a layer whose weight is all zero is drawn like a linear layer's default instead.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and not m.weight.any():
+                torch.nn.init.kaiming_uniform_(m.weight, a=5 ** 0.5)
+    return model
 
 
 def main() -> None:

@@ -299,3 +299,29 @@ TEST(ChannelAnalysis, FlattenIntoALinearLayerMakesEachChannelABlockOfInputs) {
   EXPECT_EQ(physical->layers()[1].weight.size(0), 8);   // 16 -> 8 filters
   EXPECT_EQ(physical->layers()[2].weight.size(1), 392); // 8 channels x 49 positions
 }
+
+TEST(ChannelAnalysis, LinearLayersOnTokensPruneTheirHiddenUnitsAndNothingThatReadsAnotherDimension) {
+  auto model = make_model(torchscript("tokens.pt"), kMnist);
+  // fc1's outputs are the tokens' last dimension, which fc2 reads; everything else is refused.
+  EXPECT_EQ(named_groups(*model), (std::set<std::string>{"fc1 -> fc2x1"}));
+  const auto refused = model->channel_refusals();
+  const std::vector<std::string> expected = {
+      "patch: aten::flatten that does not start at the channel dimension",
+      "side: channels flow through aten::flatten on a linear layer's output of rank > 2",
+      "fc2: aten::add combines tensors whose channels are laid out differently", "head: the network's output"};
+  EXPECT_EQ(std::set<std::string>(refused.begin(), refused.end()), std::set<std::string>(expected.begin(), expected.end()))
+      << fmt::format("{}", fmt::join(refused, "\n"));
+  model->probe(at::zeros({1, 1, 28, 28}));
+  MaskSet masks(*model);
+  Granularity g;
+  g.kind = GranularityKind::Channel;
+  const UnitLayout layout(masks, g);
+  auto views = masks.views();
+  std::vector<at::Tensor> scores;
+  for (const auto& u : layout.units()) scores.push_back(at::rand({u.slices}));
+  write_masks(masks, layout.expand(select_slices(scores, std::vector<double>(scores.size(), 0.5), layout.units(), views, g)));
+  auto physical = physical_copy(*model);
+  EXPECT_LT(max_output_difference(*model, *physical, to_model_layout(fixed_input(4))), 1e-5);
+  EXPECT_EQ(physical->layers()[1].weight.size(0), 8);  // fc1: 16 -> 8 hidden units
+  EXPECT_EQ(physical->layers()[2].weight.size(1), 8);  // fc2 reads them
+}

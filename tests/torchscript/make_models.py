@@ -90,6 +90,26 @@ class SmallCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class Tokens(nn.Module):
+    """Patches as tokens with an MLP on the last dimension (a transformer block's), and a linear
+    layer applied to a conv output's width, which must not be taken for its channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(1, 8, 4, stride=4)  # [N, 8, 7, 7]
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 8)
+        self.side = nn.Linear(7, 7)  # maps the width of [N, 8, 7, 7]
+        self.head = nn.Linear(8 + 8 * 7 * 7, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.patch(x)
+        t = p.flatten(2).transpose(1, 2)  # [N, 49, 8]
+        t = t + self.fc2(F.gelu(self.fc1(t)))
+        s = torch.flatten(self.side(p), 1)
+        return self.head(torch.cat([t.mean(1), s], 1))
+
+
 class NoLayers(nn.Module):
     def __init__(self):
         super().__init__()
@@ -117,6 +137,7 @@ def main() -> None:
     torch.jit.script(SmallCNN()).save(os.path.join(out, "small_cnn.pt"))
     torch.jit.trace(SmallCNN().eval(), torch.zeros(1, 1, 28, 28)).save(os.path.join(out, "small_cnn_traced.pt"))
     torch.jit.script(SmallCNN(size=12, classes=4)).save(os.path.join(out, "small_cnn_12.pt"))
+    torch.jit.script(Tokens()).save(os.path.join(out, "tokens.pt"))
     torch.jit.script(NoLayers()).save(os.path.join(out, "no_layers.pt"))
     torch.jit.script(WrongOutput()).save(os.path.join(out, "wrong_output.pt"))
     torch.jit.freeze(torch.jit.script(SmallCNN().eval())).save(os.path.join(out, "frozen.pt"))

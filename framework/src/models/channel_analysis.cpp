@@ -26,8 +26,11 @@ struct Segment {
 /// What dimension 1 of a tensor holds.
 struct Channels {
   std::vector<Segment> segs;
-  int64_t rank = 4;
+  int64_t rank = 4;   // -1: unknown
   bool flat = false;  // flattened from [N, C, H, W]: each channel is a block of columns
+  // The channels are the last dimension, not dimension 1: a linear layer's output on a tensor of
+  // rank > 2 (or of unknown rank). Only element-wise operations and linear layers may read it.
+  bool last = false;
   int64_t total() const {
     int64_t n = 0;
     for (const auto& s : segs) n += s.length;
@@ -44,6 +47,14 @@ const std::set<std::string>& passthrough_ops() {
       "aten::dropout_", "aten::feature_dropout", "aten::feature_dropout_", "aten::alpha_dropout", "aten::contiguous",
       "aten::clone", "aten::detach", "aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d",
       "aten::adaptive_max_pool2d", "aten::to", "aten::upsample_nearest2d", "aten::upsample_bilinear2d"};
+  return ops;
+}
+
+// Pass-through operations that are not element-wise: they read dimension 1 as the channels.
+const std::set<std::string>& spatial_ops() {
+  static const std::set<std::string> ops = {"aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d",
+                                            "aten::adaptive_max_pool2d", "aten::upsample_nearest2d",
+                                            "aten::upsample_bilinear2d"};
   return ops;
 }
 
@@ -71,6 +82,18 @@ c10::optional<std::vector<int64_t>> const_ints(Value* v) {
   auto iv = torch::jit::toIValue(v);
   if (iv && iv->isIntList()) return iv->toIntVector();
   if (iv && iv->isInt()) return std::vector<int64_t>{iv->toInt()};
+  return c10::nullopt;
+}
+
+// A conv's groups: a constant, or its weight's row count where the model layer made a depthwise
+// conv's groups follow its weight (aten::size(weight, 0), see torchscript_model.cpp).
+c10::optional<int64_t> conv_groups(Node* conv, size_t index, const at::Tensor& weight) {
+  Value* g = conv->input(index);
+  if (auto c = const_int(g)) return c;
+  Node* s = g->node();
+  if (s->kind() == c10::aten::size && s->inputs().size() == 2 && s->input(0) == conv->input(1) &&
+      const_int(s->input(1)) == 0)
+    return weight.size(0);
   return c10::nullopt;
 }
 
@@ -263,11 +286,11 @@ class Analyser {
 
   // a and b meet in one channel-wise operation: their channels must be pruned together.
   void couple(const Channels& a, const Channels& b, bool residual, const std::string& op) {
-    if (same(a.segs, b.segs)) return;
+    if (a.last == b.last && same(a.segs, b.segs)) return;
     const bool whole = a.segs.size() == 1 && b.segs.size() == 1 && a.segs[0].offset == 0 && b.segs[0].offset == 0 &&
                        a.segs[0].length == length_[find(a.segs[0].gid)] && b.segs[0].length == length_[find(b.segs[0].gid)] &&
                        a.segs[0].length == b.segs[0].length;
-    if (whole && a.rank == b.rank) {
+    if (whole && a.rank == b.rank && a.last == b.last) {
       unite(a.segs[0].gid, b.segs[0].gid, residual);
       return;
     }
@@ -293,12 +316,12 @@ class Analyser {
   void visit_conv(Node* n, const std::string& kind) {
     Value* x = n->input(0);
     auto l = layer_of(n->input(1));
-    const auto groups = const_int(n->input(kind == "aten::conv2d" ? 6 : 8));
     if (!l) {
       refuse_value(x, fmt::format("{} with a weight that is not a module's", kind));
       return;
     }
     const auto& w = layers_[*l].weight;
+    const auto groups = conv_groups(n, kind == "aten::conv2d" ? 6 : 8, w);
     Channels in = resolved(chan_.count(x) ? chan_[x] : Channels{}, w.size(1) * groups.value_or(1));
     if (groups && *groups == 1) {
       consume(*l, in, 1);
@@ -309,7 +332,9 @@ class Analyser {
       depthwise_.emplace_back(*l, in.segs[0].gid);
       chan_[n->output()] = in;
     } else {
-      const auto why = fmt::format("grouped conv {} (groups {})", layers_[*l].name, groups.value_or(-1));
+      const bool depthwise = groups && *groups == w.size(0) && w.size(1) == 1;
+      const auto why = depthwise ? fmt::format("depthwise conv {} on channels that are not one whole group", layers_[*l].name)
+                                 : fmt::format("grouped conv {} (groups {})", layers_[*l].name, groups.value_or(-1));
       refuse(in, why);
       auto out = layer_output(*l, 4);
       refuse(out, why);
@@ -330,13 +355,20 @@ class Analyser {
       const auto in = resolved(c, in_features);
       if (c.flat && in.total() > 0 && in_features % in.total() == 0) {
         consume(*l, in, in_features / in.total());
-      } else if (!c.flat && c.rank == 2) {
+      } else if (!c.flat && (c.rank == 2 || c.last)) {
         consume(*l, in, 1);
       } else {
         refuse(c, fmt::format("linear layer {} reads a tensor of rank {}", layers_[*l].name, c.rank));
       }
     }
-    chan_[n->output()] = layer_output(*l, 2);
+    // A linear layer maps the last dimension: on a tensor of rank > 2 its outputs are not dimension 1.
+    auto out = layer_output(*l, 2);
+    auto it = chan_.find(x);
+    if (it == chan_.end() || !(it->second.flat || it->second.rank == 2)) {
+      out.rank = it == chan_.end() ? -1 : it->second.rank;
+      out.last = true;
+    }
+    chan_[n->output()] = out;
   }
 
   void visit_batchnorm(Node* n) {
@@ -402,7 +434,7 @@ class Analyser {
         return;
       }
     Channels out = c;
-    if (!keep->toBool()) out.rank -= static_cast<int64_t>(dims->size());
+    if (!keep->toBool() && out.rank > 0) out.rank -= static_cast<int64_t>(dims->size());
     chan_[n->output()] = out;
   }
 
@@ -432,15 +464,22 @@ class Analyser {
     if (ok && !parts.empty() && (*dim == 1 || *dim == 1 - parts[0].rank)) {
       Channels out{{}, parts[0].rank, false};
       for (const auto& p : parts) {
-        if (p.rank != out.rank || p.flat) ok = false;
+        // A part of unknown size (the input, what a refused operation returns) leaves the offsets unknown.
+        if (p.rank != out.rank || p.flat || p.last || !sized(p)) ok = false;
         out.segs.insert(out.segs.end(), p.segs.begin(), p.segs.end());
       }
       if (ok) {
         chan_[n->output()] = out;
         return;
       }
+      refuse_value(n->input(0), "aten::cat of a part whose channels are not known (or not along dimension 1)");
+      return;
     }
     refuse_value(n->input(0), "aten::cat along a dimension other than the channels (or of unknown tensors)");
+  }
+
+  static bool sized(const Channels& c) {
+    return std::all_of(c.segs.begin(), c.segs.end(), [](const Segment& s) { return s.length >= 0; });
   }
 
   // Channels [start, start + length) of c.
@@ -469,7 +508,7 @@ class Analyser {
       else if (list->size() > 1)
         sizes = *list;
     }
-    if (!dim || (*dim != 1 && *dim != 1 - c.rank) || sizes.empty() || c.flat) {
+    if (!dim || (*dim != 1 && *dim != 1 - c.rank) || sizes.empty() || c.flat || c.last || !sized(c)) {
       refuse(c, kind + " along a dimension other than the channels, or into unknown sizes");
       return;
     }
@@ -483,6 +522,53 @@ class Analyser {
   }
 
   void visit(Node* n) {
+    visit_node(n);
+    track_outputs(n);
+  }
+
+  // What a refused operation returns still reaches layers: it gets a group of its own, refused,
+  // so the layers after it are analysed (and what they produce may be prunable).
+  void track_outputs(Node* n) {
+    bool any = false;
+    for (Value* v : n->inputs()) any = any || tracked(v) || opaque_lists_.count(v);
+    if (!any && !n->blocks().empty()) {
+      std::vector<Value*> inside;
+      tracked_in_blocks(n, inside);
+      any = !inside.empty();
+    }
+    if (!any) return;
+    for (Value* out : n->outputs()) {
+      if (tracked(out) || opaque_lists_.count(out)) continue;
+      if (auto t = out->type()->cast<c10::TensorType>()) {
+        const int g = new_group(-1);
+        refuse_group(g, fmt::format("channels come out of {}", n->kind().toQualString()));
+        const auto dim = t->dim();
+        chan_[out] = Channels{{{g, 0, -1}}, dim ? static_cast<int64_t>(*dim) : -1, false};
+      } else if (auto l = out->type()->cast<c10::ListType>(); l && l->getElementType()->cast<c10::TensorType>()) {
+        opaque_lists_.insert(out);
+      }
+    }
+  }
+
+  // Layers called inside blocks are never walked: their outputs are refused, not left unnamed.
+  void refuse_layers_in_blocks(Node* n, const std::string& why) {
+    for (auto* b : n->blocks())
+      for (Node* inner : b->nodes()) {
+        const std::string k = inner->kind().toQualString();
+        const bool layer_call = k == "aten::conv2d" || k == "aten::_convolution" || k == "aten::convolution" || k == "aten::linear";
+        if (layer_call && inner->inputs().size() > 1)
+          if (auto l = layer_of(inner->input(1))) refuse(layer_output(*l, 4), why);
+        refuse_layers_in_blocks(inner, why);
+      }
+  }
+
+  bool reads_last(Node* n) const {
+    for (Value* v : n->inputs())
+      if (auto it = chan_.find(v); it != chan_.end() && it->second.last) return true;
+    return false;
+  }
+
+  void visit_node(Node* n) {
     const std::string kind = n->kind().toQualString();
     if (n->kind() == c10::prim::GetAttr || kind == "prunelab::observe" || n->kind() == c10::prim::Constant) return;
     if (!n->blocks().empty()) {
@@ -491,12 +577,20 @@ class Analyser {
       tracked_in_blocks(n, inside);
       for (Value* v : n->inputs())
         if (tracked(v)) inside.push_back(v);
-      for (Value* v : inside) refuse_value(v, fmt::format("control flow ({}) over the channels", kind));
+      const auto why = fmt::format("control flow ({}) over the channels", kind);
+      for (Value* v : inside) refuse_value(v, why);
+      refuse_layers_in_blocks(n, why);
       return;
     }
     bool any = false;
     for (Value* v : n->inputs()) any = any || tracked(v);
     if (!any) return;
+    const bool elementwise = passthrough_ops().count(kind) && !spatial_ops().count(kind);
+    if (reads_last(n) && !(elementwise || binary_ops().count(kind) || kind == "aten::linear" || shape_readers().count(kind))) {
+      const auto why = fmt::format("channels flow through {} on a linear layer's output of rank > 2", describe(n));
+      for (Value* v : n->inputs()) refuse_value(v, why);
+      return;
+    }
     if (kind == "aten::conv2d" || kind == "aten::_convolution" || kind == "aten::convolution") return visit_conv(n, kind);
     if (kind == "aten::linear") return visit_linear(n);
     if (kind == "aten::batch_norm") return visit_batchnorm(n);
@@ -518,6 +612,7 @@ class Analyser {
     // DenseNet builds its concatenations with list.append: the list holds what was appended so far.
     if (kind == "aten::append" && n->inputs().size() == 2) {
       lists_[list_of(n->input(0))].push_back(n->input(1));
+      if (n->outputs().size() == 1) list_alias_[n->output()] = list_of(n->input(0));
       return;
     }
     if (n->kind() == c10::prim::ListUnpack && pieces_.count(n->input(0)) &&
@@ -550,6 +645,7 @@ class Analyser {
   std::unordered_map<Value*, std::vector<Value*>> lists_;
   std::unordered_map<Value*, Value*> list_alias_;
   std::unordered_map<Value*, std::vector<Channels>> pieces_;
+  std::set<Value*> opaque_lists_;  // lists of tensors a refused operation returned
   std::vector<int> layer_gid_;
   std::vector<std::vector<Segment>> layer_inputs_;
   struct ConsumerRec {

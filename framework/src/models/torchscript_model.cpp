@@ -156,7 +156,14 @@ ConvGeometry conv_geometry(const torch::jit::Module& m) {
     geo.padding = first_int(padding, -1, &square);
   }
   geo.dilation = first_int(torch::jit::toIValue(conv->input(5)), -1, &square);
-  geo.groups = first_int(torch::jit::toIValue(conv->input(is_conv2d ? 6 : 8)), -1);
+  Value* groups = conv->input(is_conv2d ? 6 : 8);
+  geo.groups = first_int(torch::jit::toIValue(groups), -1);
+  // A depthwise conv whose groups follow its weight (groups_follow_weight): aten::size(weight, 0).
+  if (geo.groups < 0 && groups->node()->kind() == c10::aten::size && groups->node()->input(0) == conv->input(1)) {
+    const auto w = tensor_attr(m, "weight");
+    const auto dim = torch::jit::toIValue(groups->node()->input(1));
+    if (w.defined() && dim && dim->isInt() && dim->toInt() == 0) geo.groups = w.size(0);
+  }
   geo.known = square && geo.stride > 0 && geo.padding >= 0 && geo.dilation > 0 && geo.groups > 0;
   return geo;
 }

@@ -44,9 +44,8 @@ void check_masks_hold(MaskSet& masks) {
   }
 }
 
-// Physical removal must compute what the masked model computes; a tight tolerance relative to
-// the outputs' size (oneDNN may pick another algorithm for the smaller shapes).
-constexpr double kPhysicalTolerance = 1e-4;
+// Physical removal must compute what the masked model computes (kPhysicalTolerance, relative
+// to the outputs' size when they exceed 1).
 
 // Per layer, the ratio the policy chose for the unit the layer produces for (NaN if none).
 std::vector<double> layer_ratios(const UnitLayout& layout, size_t layers, const std::vector<double>& unit_ratios) {
