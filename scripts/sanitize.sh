@@ -18,7 +18,8 @@ built=$(date +%s)
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_init_order=1"
 export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-# The shell tests drive the release runner; here only the unit tests (each in its own process).
-ctest --test-dir build-asan --output-on-failure -j "${CTEST_JOBS:-2}" --timeout 900 -E "runner_cli|out_of_tree"
+# The shell tests (CLI, out-of-tree plugin, local Slurm) drive the release runner; here only the
+# unit tests (each in its own process).
+ctest --test-dir build-asan --output-on-failure -j "${CTEST_JOBS:-2}" --timeout 900 -E "runner_cli|out_of_tree|slurm_local_cluster"
 done_at=$(date +%s)
 echo "sanitizers: build $((built - start)) s, tests $((done_at - built)) s"

@@ -263,7 +263,9 @@ Params PluginRegistry::validate(ComponentKind kind, const std::string& name, con
   std::vector<std::string> accepted;
   for (const auto& spec : c.info.params) accepted.push_back(spec.name);
   Params out;
-  for (const auto& [key, value] : raw.values()) {
+  for (const auto& entry : raw.values()) {
+    const std::string& key = entry.first;  // not a structured binding: clang 14 cannot capture those
+    const auto& value = entry.second;
     auto it = std::find_if(c.info.params.begin(), c.info.params.end(),
                            [&](const ParamSpec& s) { return s.name == key; });
     if (it == c.info.params.end())
