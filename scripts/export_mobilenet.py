@@ -5,9 +5,10 @@
 
 Sandler et al. (2018)'s inverted residual block (1x1 expand, BatchNorm, ReLU6, 3x3 depthwise,
 BatchNorm, ReLU6, 1x1 linear project, BatchNorm; the input added back where stride is 1 and the
-widths match), sized for 1x28x28 inputs and two CPU cores: stem stride 1, eight blocks, widths
-about half of the paper's, a 1x1 head conv to 256 channels, global average pooling and one linear
-layer. About 150k parameters and 12M MACs per image. Initialised as torchvision initialises its
+widths match), sized for 1x28x28 inputs and two CPU cores: a stride-2 stem (14x14, then 7x7 and
+4x4 after the blocks that stride), eight blocks, widths about half of the paper's, a 1x1 head conv
+to 256 channels, global average pooling and one linear layer: 152k parameters. With a stride-1
+stem a training step (batch 128, one thread) took 1.1 s of CPU instead of 0.22 s: too slow here. Initialised as torchvision initialises its
 MobileNetV2 (He normal fan-out convs, BatchNorm 1/0, linear N(0, 0.01)), from torch.manual_seed(0),
 so the file is byte-identical on every export; the experiment starts dense training from these values.
 """
@@ -50,7 +51,7 @@ class InvertedResidual(nn.Module):
 class MobileNetV2Small(nn.Module):
     def __init__(self, channels: int = 1, classes: int = 10):
         super().__init__()
-        layers = [conv_bn(channels, STEM, 3)]
+        layers = [conv_bn(channels, STEM, 3, stride=2)]
         inp = STEM
         for t, c, n, s in BLOCKS:
             for i in range(n):
