@@ -2,7 +2,9 @@
 // config errors, and the same numbers as the built-in ResNet-20 for its Python twin.
 
 #include "config/config_loader.hpp"
+#include "models/model_spec.hpp"
 #include "run/grid_runner.hpp"
+#include "run/plan.hpp"
 #include "test_support.hpp"
 
 #include <SQLiteCpp/Database.h>
@@ -10,7 +12,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
+#include <regex>
+#include <sstream>
 
 using namespace prunelab;
 
@@ -193,4 +198,47 @@ prune:
     ++pairs;
   }
   EXPECT_EQ(pairs, 3);  // one-shot: 1 step, iterative: 2
+}
+
+// experiments/mobilenet.yaml, with its model path pointed at the build-time export of
+// scripts/export_mobilenet.py: it parses, every run plans, and the graph gives the groups the
+// experiment is about (every block's expand channels, with the depthwise conv following them,
+// and the residual streams coupled).
+TEST(TorchScriptGrid, MobileNetExperimentValidatesWithItsExportedModel) {
+  std::ifstream in(std::string(SOURCE_DIR) + "/experiments/mobilenet.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  const std::regex path_key(R"(path: models/mobilenet\.pt)");
+  ASSERT_TRUE(std::regex_search(text, path_key)) << "the experiment reads models/mobilenet.pt";
+  text = std::regex_replace(text, path_key, "path: " + ts("mobilenet.pt"));
+  const auto exp = parse_experiment(text, "experiments/mobilenet.yaml", test::builtin_registry());
+  ASSERT_EQ(exp.runs.size(), 44u);
+  for (const auto& r : exp.runs) EXPECT_NO_THROW(plan_run(r, test::builtin_registry(), 55000)) << r.summary();
+
+  auto model = make_model(exp.runs[0].model, InputShape{1, 28, 28, 10});
+  const auto& layers = model->layers();
+  const auto groups = model->channel_groups();  // by value: the pointers below point into it
+  std::map<std::string, const ChannelGroup*> by_producer;
+  int residual = 0;
+  for (const auto& g : groups) {
+    by_producer[layers[g.producers[0]].name] = &g;
+    residual += g.residual;
+  }
+  for (int block = 1; block <= 8; ++block) {
+    const auto expand = fmt::format("features.{}.conv.0.0", block);
+    ASSERT_TRUE(by_producer.count(expand)) << expand << " starts no channel group";
+    const auto& g = *by_producer[expand];
+    EXPECT_FALSE(g.residual) << expand;
+    ASSERT_EQ(g.producers.size(), 2u) << expand << ": the depthwise conv follows the expand channels";
+    EXPECT_EQ(layers[g.producers[1]].name, fmt::format("features.{}.conv.1.0", block));
+    ASSERT_EQ(g.consumers.size(), 1u) << expand;
+    EXPECT_EQ(layers[g.consumers[0].layer].name, fmt::format("features.{}.conv.2.0", block));
+  }
+  EXPECT_EQ(residual, 4);  // the 16-, 24-, 32- and 64-channel streams
+  ASSERT_TRUE(by_producer.count("features.4.conv.2.0"));
+  EXPECT_EQ(by_producer["features.4.conv.2.0"]->producers.size(), 3u);  // three projections add into one stream
+  EXPECT_EQ(groups.size(), 13u);  // 8 expand groups, 4 streams, the head conv
+  ASSERT_EQ(model->channel_refusals().size(), 1u);
+  EXPECT_EQ(model->channel_refusals()[0], "classifier.1: the network's output");
 }
