@@ -1,5 +1,5 @@
 #include "config/config_loader.hpp"
-#include "config/json.hpp"
+#include "core/json.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "config/json.hpp"
+#include "core/json.hpp"
 #include "plugin/abi_record.hpp"
 #include "plugin/registry.hpp"
 #include "test_support.hpp"

@@ -1,6 +1,6 @@
 #include "config/experiment.hpp"
 
-#include "config/json.hpp"
+#include "core/json.hpp"
 
 #include <fmt/format.h>
 

@@ -1,7 +1,7 @@
 // A DataSpec as one JSON string, for files that must reload their data (saved models).
 #include "data/dataset.hpp"
 
-#include "config/json.hpp"
+#include "core/json.hpp"
 
 #include <yaml-cpp/yaml.h>
 

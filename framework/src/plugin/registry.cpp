@@ -1,6 +1,6 @@
 #include "plugin/registry.hpp"
 
-#include "config/json.hpp"
+#include "core/json.hpp"
 #include "plugin/abi_record.hpp"
 #include "core/errors.hpp"
 

@@ -1,6 +1,6 @@
 #include "run/first_step_cache.hpp"
 
-#include "config/json.hpp"
+#include "core/json.hpp"
 #include "run/cache_integrity.hpp"
 #include "run/dense_cache.hpp"
 

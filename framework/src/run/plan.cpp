@@ -1,6 +1,6 @@
 #include "run/plan.hpp"
 
-#include "config/json.hpp"
+#include "core/json.hpp"
 #include "data/dataset.hpp"
 #include "plugin/registry.hpp"
 

@@ -1,7 +1,7 @@
 #include "run/search_store.hpp"
 
 #include "config/experiment.hpp"
-#include "config/json.hpp"
+#include "core/json.hpp"
 #include "run/cache_integrity.hpp"
 #include "util/errors.hpp"
 

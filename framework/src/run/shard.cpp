@@ -1,6 +1,6 @@
 #include "run/shard.hpp"
 
-#include "config/json.hpp"
+#include "core/json.hpp"
 #include "run/grid_runner.hpp"
 #include "run/plan.hpp"
 
