@@ -126,7 +126,10 @@ log "cluster up: slurmctld :$CTLD_PORT, slurmd :$SLURMD_PORT, $CPUS CPUs"
 
 job_state() { timeout 20 scontrol show job "$1" 2> /dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -1; }
 # Waits (at most $2 seconds) until job $1 has ended; lifts the two-minute hold Slurm puts on a
-# requeued job (its begin time) so the test does not sit through it.
+# requeued job (its begin time) so the test does not sit through it — but only after the job has
+# been held 5 s: released at once, a job that requeued itself can be started while its previous
+# instance is still being torn down, and slurmd kills it ("Job credential revoked").
+declare -A HELD_SINCE
 wait_for_job() {
   local job="$1" limit="$2" t0=$(date +%s) state
   while :; do
@@ -134,7 +137,10 @@ wait_for_job() {
     case "$state" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE) echo "$state"; return;; esac
     [ $(( $(date +%s) - t0 )) -ge "$limit" ] && { echo "TIMEOUT_WAITING($state)"; return; }
     for held in $(timeout 20 squeue -h -r -t PD -o "%i %r" 2> /dev/null | awk '$2 == "BeginTime" {print $1}'); do
+      [ -n "${HELD_SINCE[$held]:-}" ] || HELD_SINCE[$held]=$(date +%s)
+      [ $(( $(date +%s) - HELD_SINCE[$held] )) -ge 5 ] || continue
       timeout 20 scontrol update JobId="$held" StartTime=now > /dev/null 2>&1
+      unset "HELD_SINCE[$held]"
     done
     sleep 1
   done
