@@ -103,6 +103,29 @@ void BuiltinModel::set_observer(LayerObserver observer) {
 
 std::unique_ptr<BatchNormFold> BuiltinModel::fold_batchnorm() { return std::make_unique<BuiltinFold>(*net_); }
 
+std::unique_ptr<kernels::SparseExecution> BuiltinModel::use_sparse_kernels() {
+  std::vector<std::shared_ptr<kernels::MeasuredChoice>> chosen;
+  std::vector<std::shared_ptr<PrunableLayerImpl>> layers;
+  for (const auto& e : net_->prunable_layers()) {
+    kernels::ConvParams params;
+    if (auto conv = std::dynamic_pointer_cast<Conv2dLayerImpl>(e.layer)) {
+      params.stride = conv->spec().stride;
+      params.padding = conv->spec().padding;
+    }
+    auto plan = kernels::sparse_plan_for(e.layer->weight, e.layer->bias, params);
+    if (!plan) continue;
+    auto* layer = e.layer.get();
+    auto choice = std::make_shared<kernels::MeasuredChoice>(
+        e.name, [layer](const at::Tensor& x) { return layer->dense_forward(x); }, std::move(plan));
+    e.layer->kernel = choice;
+    chosen.push_back(choice);
+    layers.push_back(e.layer);
+  }
+  return std::make_unique<kernels::SparseExecution>(std::move(chosen), [layers] {
+    for (const auto& l : layers) l->kernel = nullptr;
+  });
+}
+
 std::unique_ptr<Model> BuiltinModel::clone() {
   auto copy = std::make_unique<BuiltinModel>(arch_, shape_);
   if (!net_->parameters().empty()) copy->to(net_->parameters().front().device());

@@ -25,6 +25,7 @@ class BuiltinModel : public Model {
   std::vector<ChannelGroup> channel_groups() override { return net_->channel_groups(); }
   void set_observer(LayerObserver observer) override;
   std::unique_ptr<BatchNormFold> fold_batchnorm() override;
+  std::unique_ptr<kernels::SparseExecution> use_sparse_kernels() override;
   std::unique_ptr<Model> clone() override;
   void shapes_changed() override;
   void save(const std::string& path, const std::string& metadata) override;

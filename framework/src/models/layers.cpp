@@ -22,9 +22,12 @@ Conv2dLayerImpl::Conv2dLayerImpl(const ConvSpec& spec) : spec_(spec) {
   if (spec.bias) bias = register_parameter("bias", torch::zeros({spec.out}));
 }
 
-at::Tensor Conv2dLayerImpl::forward(const at::Tensor& x) {
-  return finish(x, at::conv2d(x, weight, bias, {spec_.stride, spec_.stride},
-                              {spec_.padding, spec_.padding}));
+at::Tensor PrunableLayerImpl::forward(const at::Tensor& x) {
+  return finish(x, kernel ? kernel->forward(x) : dense_forward(x));
+}
+
+at::Tensor Conv2dLayerImpl::dense_forward(const at::Tensor& x) {
+  return at::conv2d(x, weight, bias, {spec_.stride, spec_.stride}, {spec_.padding, spec_.padding});
 }
 
 int64_t Conv2dLayerImpl::macs_per_weight() const {
@@ -38,8 +41,6 @@ LinearLayerImpl::LinearLayerImpl(int64_t in, int64_t out) {
   bias = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound));
 }
 
-at::Tensor LinearLayerImpl::forward(const at::Tensor& x) {
-  return finish(x, at::linear(x, weight, bias));
-}
+at::Tensor LinearLayerImpl::dense_forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
 
 }  // namespace prunelab

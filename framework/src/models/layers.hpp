@@ -1,11 +1,14 @@
 #pragma once
 /// Conv and linear layers the framework can prune: plain weights plus a hook and cost probes.
 
+#include "kernels/measured_choice.hpp"
+
 #include <prunelab/layer.hpp>
 
 #include <torch/nn/module.h>
 
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace prunelab {
@@ -16,7 +19,9 @@ class PrunableLayerImpl : public torch::nn::Module {
  public:
   using Hook = std::function<void(const at::Tensor& input, const at::Tensor& output)>;
 
-  virtual at::Tensor forward(const at::Tensor& x) = 0;
+  /// The layer's output: by `kernel` when one is set (sparse execution), else dense_forward.
+  at::Tensor forward(const at::Tensor& x);
+  virtual at::Tensor dense_forward(const at::Tensor& x) = 0;
   virtual LayerKind kind() const = 0;
   /// MACs each weight costs per sample (output positions of a conv, 1 for a linear layer).
   virtual int64_t macs_per_weight() const = 0;
@@ -24,6 +29,7 @@ class PrunableLayerImpl : public torch::nn::Module {
   at::Tensor weight;
   at::Tensor bias;        // undefined when the layer has none
   Hook hook;              // called after every forward when set (calibration, probes)
+  std::shared_ptr<kernels::MeasuredChoice> kernel;  // set while sparse kernels are in use
   std::vector<int64_t> out_hw;  // spatial size of the last output (conv)
   std::vector<int64_t> in_hw;   // spatial size of the last input (conv)
 
@@ -39,7 +45,7 @@ struct ConvSpec {
 class Conv2dLayerImpl : public PrunableLayerImpl {
  public:
   explicit Conv2dLayerImpl(const ConvSpec& spec);
-  at::Tensor forward(const at::Tensor& x) override;
+  at::Tensor dense_forward(const at::Tensor& x) override;
   LayerKind kind() const override { return LayerKind::Conv2d; }
   int64_t macs_per_weight() const override;
   const ConvSpec& spec() const { return spec_; }
@@ -51,7 +57,7 @@ class Conv2dLayerImpl : public PrunableLayerImpl {
 class LinearLayerImpl : public PrunableLayerImpl {
  public:
   LinearLayerImpl(int64_t in, int64_t out);
-  at::Tensor forward(const at::Tensor& x) override;
+  at::Tensor dense_forward(const at::Tensor& x) override;
   LayerKind kind() const override { return LayerKind::Linear; }
   int64_t macs_per_weight() const override { return 1; }
 };

@@ -4,6 +4,7 @@
 /// (models/torchscript_model.hpp). Nothing above the model layer knows which one it has.
 
 #include "core/input_shape.hpp"
+#include "kernels/sparse_execution.hpp"
 
 #include <prunelab/layer.hpp>
 
@@ -127,6 +128,14 @@ class Model {
   /// Folds each conv/BatchNorm pair for inference while the handle lives (eval mode only), and
   /// restores the model exactly afterwards. Models that cannot fold return a handle with folded() 0.
   virtual std::unique_ptr<BatchNormFold> fold_batchnorm() = 0;
+  /// While the handle lives, every conv and linear layer sparse enough to be worth it runs by
+  /// the faster of its dense computation and a sparse kernel, measured per input shape at first
+  /// use (kernels/measured_choice.hpp); inference only (inputs wanting gradients run dense). The
+  /// kernels copy the weights: fold BatchNorm first, and change no weight while it lives. Models
+  /// that cannot swap their kernels return a handle with no layers.
+  virtual std::unique_ptr<kernels::SparseExecution> use_sparse_kernels() {
+    return std::make_unique<kernels::SparseExecution>();
+  }
 
   /// An independent copy: same architecture, same values, its own tensors.
   virtual std::unique_ptr<Model> clone() = 0;

@@ -24,45 +24,62 @@ double timed_forward(Model& net, const at::Tensor& x, c10::Device device) {
   if (device.is_cuda()) y.cpu();  // wait for the kernels, not just their launch
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
-}  // namespace
+
+struct Timed {
+  double ms = 0;
+  size_t sparse_layers = 0;
+  double max_kernel_diff = 0;
+};
 
 // Median ms of each model, passes alternating model by model so load drift hits all alike.
-static std::vector<double> median_latencies(const std::vector<Model*>& nets, const InputShape& shape, int64_t batch,
-                                     int repeats, int warmup, c10::Device device) {
+std::vector<Timed> median_latencies(const std::vector<Model*>& nets, const InputShape& shape, int64_t batch,
+                                    int repeats, int warmup, c10::Device device, bool sparse_kernels) {
   std::vector<bool> training;
   for (auto* n : nets) {
     training.push_back(n->is_training());
     n->eval();
   }
   std::vector<std::vector<double>> times(nets.size());
+  std::vector<Timed> out(nets.size());
   {
-    // Timed as deployed: BatchNorm folded into the convs (restored exactly afterwards).
+    // Timed as deployed: BatchNorm folded into the convs (restored exactly afterwards), then
+    // sparse kernels built from the folded weights; their choices are made in the warm-up.
     std::vector<std::unique_ptr<BatchNormFold>> folded;
-    for (auto* n : nets) folded.push_back(n->fold_batchnorm());
+    std::vector<std::unique_ptr<kernels::SparseExecution>> sparse;
+    for (auto* n : nets) {
+      folded.push_back(n->fold_batchnorm());
+      if (sparse_kernels && device.is_cpu()) sparse.push_back(n->use_sparse_kernels());
+    }
     c10::InferenceMode guard;
     auto x = to_model_layout(at::randn({batch, shape.channels, shape.height, shape.width}).to(device));
-    for (int i = 0; i < warmup; ++i)
+    for (int i = 0; i < std::max(1, warmup); ++i)
       for (auto* n : nets) timed_forward(*n, x, device);
     for (int i = 0; i < std::max(1, repeats); ++i)
       for (size_t k = 0; k < nets.size(); ++k) times[k].push_back(timed_forward(*nets[k], x, device));
+    for (size_t k = 0; k < sparse.size(); ++k) {
+      out[k].sparse_layers = sparse[k]->sparse_layers(batch);
+      out[k].max_kernel_diff = sparse[k]->max_rel_diff();
+    }
   }
-  std::vector<double> out;
   for (size_t k = 0; k < nets.size(); ++k) {
     nets[k]->train(training[k]);
-    out.push_back(median(times[k]));
+    out[k].ms = median(times[k]);
   }
   return out;
 }
+}  // namespace
 
 LatencyPair compare_latency(Model& a, Model& b, const InputShape& shape, int64_t batch,
-                            int repeats, int warmup, c10::Device device) {
-  const auto ms = median_latencies({&a, &b}, shape, batch, repeats, warmup, device);
-  return {ms[0], ms[1]};
+                            int repeats, int warmup, c10::Device device, bool sparse_kernels) {
+  const auto t = median_latencies({&a, &b}, shape, batch, repeats, warmup, device, sparse_kernels);
+  return {t[0].ms, t[1].ms, t[0].sparse_layers, t[1].sparse_layers, std::max(t[0].max_kernel_diff, t[1].max_kernel_diff)};
 }
 
 double latency_ms(Model& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
-                  c10::Device device) {
-  return median_latencies({&net}, shape, batch, repeats, warmup, device)[0];
+                  c10::Device device, bool sparse_kernels, size_t* sparse_layers) {
+  const auto t = median_latencies({&net}, shape, batch, repeats, warmup, device, sparse_kernels)[0];
+  if (sparse_layers) *sparse_layers = t.sparse_layers;
+  return t.ms;
 }
 
 }  // namespace prunelab

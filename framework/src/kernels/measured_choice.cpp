@@ -1,0 +1,93 @@
+#include "kernels/measured_choice.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+namespace prunelab::kernels {
+
+namespace {
+// Timed passes per kernel at a decision (after one untimed pass each), alternating so drift in
+// the machine's load hits both alike.
+constexpr int kTimedPasses = 5;
+// A difference this large is a kernel bug, not rounding: the run fails rather than time it.
+constexpr double kBugTolerance = 1e-3;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+template <class F>
+double time_ms(F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double relative_max_diff(const at::Tensor& a, const at::Tensor& b) {
+  const double scale = b.abs().max().item<double>();
+  const double diff = (a - b.reshape(a.sizes())).abs().max().item<double>();
+  if (scale == 0) return diff == 0 ? 0 : std::numeric_limits<double>::infinity();
+  return diff / scale;
+}
+}  // namespace
+
+MeasuredChoice::MeasuredChoice(std::string layer_name, Forward dense, std::unique_ptr<SparseConv> sparse)
+    : name_(std::move(layer_name)), dense_(std::move(dense)), sparse_(std::move(sparse)) {}
+
+const KernelDecision& MeasuredChoice::decide(const at::Tensor& x) {
+  KernelDecision d;
+  d.input_sizes = x.sizes().vec();
+  const auto dense_out = dense_(x);
+  const auto sparse_out = sparse_->forward(x);
+  d.max_rel_diff = relative_max_diff(sparse_out, dense_out);
+  if (!(d.max_rel_diff <= kBugTolerance))
+    throw std::logic_error(fmt::format("the sparse kernel of '{}' differs from dense by {:.3g} (relative)", name_,
+                                       d.max_rel_diff));
+  std::vector<double> dense_ms, sparse_ms;
+  for (int i = 0; i < kTimedPasses; ++i) {
+    dense_ms.push_back(time_ms([&] { dense_(x); }));
+    sparse_ms.push_back(time_ms([&] { sparse_->forward(x); }));
+  }
+  d.dense_ms = median(dense_ms);
+  d.sparse_ms = median(sparse_ms);
+  // Rounding differences above the tolerance (never seen in the tests) keep the layer dense.
+  d.sparse = d.sparse_ms < d.dense_ms && d.max_rel_diff <= kSparseTolerance;
+  return decided_.emplace(d.input_sizes, std::move(d)).first->second;
+}
+
+at::Tensor MeasuredChoice::forward(const at::Tensor& x) {
+  const bool wants_grad = at::GradMode::is_enabled() && x.requires_grad();
+  if (wants_grad || !x.device().is_cpu() || x.scalar_type() != at::kFloat || !sparse_->supports(x.sizes()))
+    return dense_(x);
+  bool sparse = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = decided_.find(x.sizes().vec());
+    sparse = it != decided_.end() ? it->second.sparse : decide(x).sparse;
+  }
+  return sparse ? sparse_->forward(x) : dense_(x);
+}
+
+std::vector<KernelDecision> MeasuredChoice::decisions() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<KernelDecision> out;
+  for (const auto& [sizes, d] : decided_) out.push_back(d);
+  return out;
+}
+
+std::unique_ptr<SparseConv> sparse_plan_for(const at::Tensor& weight, const at::Tensor& bias, ConvParams params) {
+  if (!weight.defined() || !weight.device().is_cpu() || weight.scalar_type() != at::kFloat) return nullptr;
+  if (weight.dim() != 2 && weight.dim() != 4) return nullptr;
+  const double density = weight.ne(0).sum().item<double>() / static_cast<double>(weight.numel());
+  if (density > kMaxSparseDensity) return nullptr;
+  return std::make_unique<SparseConv>(weight, bias, params);
+}
+
+}  // namespace prunelab::kernels

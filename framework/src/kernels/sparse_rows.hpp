@@ -1,0 +1,23 @@
+#pragma once
+/// The inner loop of every sparse kernel: rows of a sparse weight matrix, each a list of
+/// (offset, value) pairs, multiplied into a dense input laid out so that one nonzero's
+/// contribution to a run of consecutive outputs is a contiguous run of the input
+/// (kernels/sparse_conv.hpp explains the layouts). Compiled for AVX-512, AVX2 and plain x86-64,
+/// chosen when the library loads, so a portable build still uses the machine's vectors.
+
+#include <cstdint>
+
+namespace prunelab::kernels {
+
+/// Outputs computed per call of sparse_rows_tile: four 16-float vectors.
+constexpr int64_t kTile = 64;
+
+/// out[j] = bias + sum_k value[k] * in[offset[k] + j] for j in [0, kTile).
+void sparse_rows_tile(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias,
+                      float* out);
+
+/// The same for j in [0, width), width < kTile, without reading past in[offset[k] + width - 1].
+void sparse_rows_narrow(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias,
+                        float* out, int64_t width);
+
+}  // namespace prunelab::kernels

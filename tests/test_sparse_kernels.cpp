@@ -1,0 +1,188 @@
+// Sparse execution (issue 18): the sparse kernels compute what the dense ones compute, on every
+// layer shape the models use and the awkward ones around them, and a model running them gives
+// its dense outputs.
+#include "kernels/measured_choice.hpp"
+#include "kernels/sparse_conv.hpp"
+#include "models/model.hpp"
+#include "prune/latency.hpp"
+#include "test_support.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+namespace prunelab {
+namespace {
+
+// Zeroes all but `density` of the entries, at random positions.
+at::Tensor sparsify(const at::Tensor& w, double density) {
+  return w * (at::rand(w.sizes()) < density).to(w.scalar_type());
+}
+
+double relative_max_diff(const at::Tensor& a, const at::Tensor& b) {
+  const double scale = std::max(b.abs().max().item<double>(), 1e-30);
+  return (a - b).abs().max().item<double>() / scale;
+}
+
+struct ConvCase {
+  int64_t in, out, h, w, kh, kw, stride, padding, dilation, groups, batch;
+  double density;
+  bool bias, channels_last;
+};
+
+class SparseConvShapes : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(SparseConvShapes, EqualsDenseConv) {
+  const auto c = GetParam();
+  at::manual_seed(7);
+  auto weight = sparsify(at::randn({c.out, c.in / c.groups, c.kh, c.kw}), c.density);
+  auto bias = c.bias ? at::randn({c.out}) : at::Tensor();
+  auto x = at::randn({c.batch, c.in, c.h, c.w});
+  if (c.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  const auto dense = at::conv2d(x, weight, bias, {c.stride, c.stride}, {c.padding, c.padding},
+                                {c.dilation, c.dilation}, c.groups);
+  kernels::SparseConv sparse(weight, bias, {c.stride, c.padding, c.dilation, c.groups});
+  ASSERT_TRUE(sparse.supports(x.sizes()));
+  const auto got = sparse.forward(x);
+  ASSERT_EQ(got.sizes(), dense.sizes());
+  EXPECT_LT(relative_max_diff(got, dense), kernels::kSparseTolerance);
+  // A second call with the same geometry reuses the workspaces; a different batch rebuilds them.
+  EXPECT_LT(relative_max_diff(sparse.forward(x), dense), kernels::kSparseTolerance);
+  const auto one = x.narrow(0, 0, 1);
+  EXPECT_LT(relative_max_diff(sparse.forward(one), dense.narrow(0, 0, 1)), kernels::kSparseTolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layers, SparseConvShapes,
+    ::testing::Values(
+        // ResNet-20's layers: 3x3 stride 1 and 2, the 1x1 stride-2 shortcut, at batch 1 and 64.
+        ConvCase{16, 16, 32, 32, 3, 3, 1, 1, 1, 1, 64, 0.1, false, true},
+        ConvCase{16, 32, 32, 32, 3, 3, 2, 1, 1, 1, 1, 0.1, false, true},
+        ConvCase{16, 32, 32, 32, 1, 1, 2, 0, 1, 1, 3, 0.2, true, true},
+        ConvCase{64, 64, 8, 8, 3, 3, 1, 1, 1, 1, 64, 0.05, true, false},
+        ConvCase{3, 16, 32, 32, 3, 3, 1, 1, 1, 1, 2, 0.5, false, true},
+        // LeNet-5's 5x5 without padding; a 1x1 stride-1 conv; odd, non-square inputs.
+        ConvCase{1, 6, 28, 28, 5, 5, 1, 0, 1, 1, 4, 0.3, true, false},
+        ConvCase{24, 40, 7, 9, 1, 1, 1, 0, 1, 1, 5, 0.25, true, true},
+        ConvCase{8, 12, 11, 13, 3, 3, 2, 1, 1, 1, 2, 0.3, true, false},
+        ConvCase{8, 8, 10, 10, 3, 3, 3, 2, 1, 1, 2, 0.4, false, false},
+        // Rectangular kernel, dilation, grouped and depthwise convs.
+        ConvCase{6, 6, 9, 9, 1, 3, 1, 1, 1, 1, 2, 0.5, false, false},
+        ConvCase{8, 8, 12, 12, 3, 3, 1, 2, 2, 1, 2, 0.3, true, false},
+        ConvCase{8, 16, 12, 12, 3, 3, 1, 1, 1, 2, 3, 0.3, true, true},
+        ConvCase{16, 16, 14, 14, 3, 3, 2, 1, 1, 16, 2, 0.6, true, true},
+        // Tiny spatial size (fewer positions than a vector) and an all-zero weight.
+        ConvCase{32, 10, 2, 2, 1, 1, 1, 0, 1, 1, 1, 0.5, true, false},
+        ConvCase{8, 8, 6, 6, 3, 3, 1, 1, 1, 1, 2, 0.0, true, false}));
+
+TEST(SparseLinear, EqualsDenseLinearAtEveryBatch) {
+  at::manual_seed(3);
+  auto weight = sparsify(at::randn({300, 784}), 0.05);
+  auto bias = at::randn({300});
+  kernels::SparseConv sparse(weight, bias);
+  ASSERT_TRUE(sparse.is_linear());
+  EXPECT_NEAR(sparse.density(), 0.05, 0.01);
+  for (int64_t batch : {1, 5, 16, 64, 70}) {
+    auto x = at::randn({batch, 784});
+    EXPECT_LT(relative_max_diff(sparse.forward(x), at::linear(x, weight, bias)), kernels::kSparseTolerance)
+        << "batch " << batch;
+  }
+  // A non-contiguous input (a transposed view) reads through its strides.
+  auto xt = at::randn({784, 8}).t();
+  EXPECT_LT(relative_max_diff(sparse.forward(xt), at::linear(xt, weight, bias)), kernels::kSparseTolerance);
+}
+
+TEST(SparseConvInput, WrongInputIsRefusedNotMisread) {
+  kernels::SparseConv sparse(sparsify(at::randn({4, 3, 3, 3}), 0.5), at::Tensor(), {1, 1, 1, 1});
+  EXPECT_FALSE(sparse.supports(at::IntArrayRef{2, 5, 8, 8}));  // 5 channels, not 3
+  EXPECT_FALSE(sparse.supports(at::IntArrayRef{2, 3, 8}));
+  EXPECT_THROW(sparse.forward(at::randn({2, 5, 8, 8})), std::invalid_argument);
+  EXPECT_THROW(sparse.forward(at::randn({2, 3, 8, 8}).to(at::kDouble)), std::invalid_argument);
+}
+
+TEST(MeasuredChoice, DecidesOncePerShapeAndAlwaysGivesTheDenseOutput) {
+  at::manual_seed(5);
+  auto weight = sparsify(at::randn({32, 32, 3, 3}), 0.1);
+  auto dense = [weight](const at::Tensor& x) { return at::conv2d(x, weight, {}, {1, 1}, {1, 1}); };
+  kernels::MeasuredChoice choice("conv", dense, kernels::sparse_plan_for(weight, {}, {1, 1, 1, 1}));
+  c10::InferenceMode guard;
+  for (int64_t batch : {1, 8}) {
+    auto x = at::randn({batch, 32, 16, 16});
+    for (int i = 0; i < 3; ++i) EXPECT_LT(relative_max_diff(choice.forward(x), dense(x)), kernels::kSparseTolerance);
+  }
+  const auto decisions = choice.decisions();
+  ASSERT_EQ(decisions.size(), 2u);  // one per batch size, not one per call
+  for (const auto& d : decisions) {
+    EXPECT_GT(d.dense_ms, 0);
+    EXPECT_GT(d.sparse_ms, 0);
+    EXPECT_EQ(d.sparse, d.sparse_ms < d.dense_ms);
+    EXPECT_LT(d.max_rel_diff, kernels::kSparseTolerance);
+  }
+}
+
+TEST(MeasuredChoice, DenseLayersGetNoPlanAndGradientsRunDense) {
+  EXPECT_EQ(kernels::sparse_plan_for(at::randn({8, 8, 3, 3}), {}, {}), nullptr);
+  EXPECT_EQ(kernels::sparse_plan_for(at::randn({8, 8}).to(at::kDouble) * 0, {}, {}), nullptr);
+  auto weight = sparsify(at::randn({8, 8}), 0.2);
+  kernels::MeasuredChoice choice("fc", [weight](const at::Tensor& x) { return at::linear(x, weight); },
+                                 kernels::sparse_plan_for(weight, {}, {}));
+  auto x = at::randn({4, 8}).requires_grad_();
+  auto y = choice.forward(x);
+  EXPECT_TRUE(y.requires_grad());  // the dense path, so backward still works
+  EXPECT_TRUE(choice.decisions().empty());
+}
+
+// Prunes every conv/linear layer of a built-in model to `density`, at random.
+void prune_at_random(Model& m, double density) {
+  at::NoGradGuard no_grad;
+  for (auto& l : m.layers()) l.weight.mul_((at::rand(l.weight.sizes()) < density).to(at::kFloat));
+}
+
+void expect_sparse_equals_dense(const std::string& arch, const InputShape& shape, double density,
+                                size_t expected_candidates) {
+  at::manual_seed(11);
+  auto model = test::make_builtin(arch, shape);
+  prune_at_random(*model, density);
+  model->eval();
+  auto fold = model->fold_batchnorm();
+  c10::InferenceMode guard;
+  for (int64_t batch : {1, 16}) {
+    auto x = to_model_layout(at::randn({batch, shape.channels, shape.height, shape.width}));
+    const auto dense = model->forward(x);
+    {
+      auto sparse = model->use_sparse_kernels();
+      EXPECT_EQ(sparse->layers().size(), expected_candidates);
+      for (int i = 0; i < 2; ++i)
+        EXPECT_LT(relative_max_diff(model->forward(x), dense), kernels::kSparseTolerance) << arch << " batch " << batch;
+      EXPECT_LE(sparse->sparse_layers(batch), expected_candidates);
+      EXPECT_LT(sparse->max_rel_diff(), kernels::kSparseTolerance);
+    }
+    // The handle gone, the model is dense again: bit for bit what it was.
+    EXPECT_TRUE(at::equal(model->forward(x), dense));
+  }
+}
+
+TEST(SparseExecution, ResNet20At90PercentGivesItsDenseOutputs) {
+  expect_sparse_equals_dense("resnet20", {3, 32, 32, 10}, 0.1, 22);  // 19 convs, 2 shortcuts, fc
+}
+
+TEST(SparseExecution, LeNet300At95PercentGivesItsDenseOutputs) {
+  expect_sparse_equals_dense("lenet300", {1, 28, 28, 10}, 0.05, 3);
+}
+
+TEST(SparseExecution, LatencyCountsTheLayersThatRanSparse) {
+  at::manual_seed(2);
+  const InputShape shape{1, 28, 28, 10};
+  auto dense = test::make_builtin("lenet300", shape);
+  auto pruned = dense->clone();
+  prune_at_random(*pruned, 0.05);
+  const auto t = compare_latency(*dense, *pruned, shape, 4, 3, 2, c10::Device(c10::kCPU));
+  EXPECT_EQ(t.a_sparse_layers, 0u);  // nothing to gain on dense weights: no layer is offered one
+  EXPECT_LE(t.b_sparse_layers, 3u);
+  EXPECT_LT(t.max_kernel_diff, kernels::kSparseTolerance);
+  const auto off = compare_latency(*dense, *pruned, shape, 4, 3, 2, c10::Device(c10::kCPU), false);
+  EXPECT_EQ(off.b_sparse_layers, 0u);
+}
+
+}  // namespace
+}  // namespace prunelab
