@@ -139,5 +139,5 @@ TEST(Store, OlderDatabasesGainNewColumns) {
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('steps') WHERE name IN ('top5', 'top5_val')").getInt(), 2);
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'dense_top5'").getInt(), 1);
   EXPECT_EQ(store.db().execAndGet("SELECT COUNT(*) FROM results WHERE top5 IS NULL AND dense_top5 IS NULL AND top1 = 0.9").getInt(), 1);
-  EXPECT_EQ(store.db().execAndGet("SELECT value FROM meta WHERE key = 'schema_version'").getString(), "6");
+  EXPECT_EQ(store.db().execAndGet("SELECT value FROM meta WHERE key = 'schema_version'").getString(), "7");
 }

@@ -4,6 +4,7 @@
 #include "kernels/measured_choice.hpp"
 #include "kernels/sparse_conv.hpp"
 #include "models/model.hpp"
+#include "models/model_spec.hpp"
 #include "prune/latency.hpp"
 #include "test_support.hpp"
 
@@ -168,6 +169,38 @@ TEST(SparseExecution, ResNet20At90PercentGivesItsDenseOutputs) {
 
 TEST(SparseExecution, LeNet300At95PercentGivesItsDenseOutputs) {
   expect_sparse_equals_dense("lenet300", {1, 28, 28, 10}, 0.05, 3);
+}
+
+// A user's TorchScript network: its conv/linear calls are routed through prunelab's operators
+// at load, so the same kernels run there (scripted, traced and depthwise convs).
+TEST(SparseExecution, TorchScriptModelsGiveTheirDenseOutputs) {
+  for (const auto* file : {"resnet20.pt", "resnet20_traced.pt", "mobilenet.pt"}) {
+    ModelSpec spec;
+    spec.type = "torchscript";
+    spec.path = std::string(TS_MODEL_DIR) + "/" + file;
+    spec.name = file;
+    at::manual_seed(4);
+    const InputShape shape{1, 28, 28, 10};
+    auto model = make_model(spec, shape);
+    prune_at_random(*model, 0.1);
+    model->eval();
+    c10::InferenceMode guard;
+    auto x = to_model_layout(at::randn({8, 1, 28, 28}));
+    const auto dense = model->forward(x);
+    {
+      auto sparse = model->use_sparse_kernels();
+      size_t known = 0;
+      for (const auto& l : model->layers()) known += l.kind == LayerKind::Linear || l.conv.known;
+      EXPECT_EQ(sparse->layers().size(), known) << file;
+      EXPECT_GT(known, 0u) << file;
+      for (int i = 0; i < 2; ++i)
+        EXPECT_LT(relative_max_diff(model->forward(x), dense), kernels::kSparseTolerance) << file;
+      EXPECT_LT(sparse->max_rel_diff(), kernels::kSparseTolerance) << file;
+      // Every layer decided once for this batch: the routed calls reached the kernels.
+      for (const auto& l : sparse->layers()) EXPECT_EQ(l->decisions().size(), 1u) << file << " " << l->layer_name();
+    }
+    EXPECT_TRUE(at::equal(model->forward(x), dense)) << file;
+  }
 }
 
 TEST(SparseExecution, LatencyCountsTheLayersThatRanSparse) {

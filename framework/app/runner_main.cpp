@@ -269,9 +269,15 @@ int cmd_eval(int argc, char** argv) {
   fmt::print("parameters   {} ({} nonzero, compression {:.2f}x)\n", s.params, s.params_nonzero,
              double(s.params) / double(std::max<int64_t>(1, s.params_nonzero)));
   fmt::print("MACs/sample  {} as stored, {} effective (zero weights free)\n", s.macs, s.macs_effective);
-  if (latency_repeats > 0)
+  if (latency_repeats > 0) {
     fmt::print("latency      {:.3f} ms at batch 1, {:.3f} ms at batch 64 (median, {} threads)\n", e.latency_b1_ms,
                e.latency_b64_ms, in_force);
+    fmt::print("kernels      sparse in {}/{} layers at batch 1, {}/{} at batch 64 (the rest dense: measured faster)\n",
+               e.sparse_layers_b1, e.layers, e.sparse_layers_b64, e.layers);
+    fmt::print("dense only   {:.3f} ms at batch 1, {:.3f} ms at batch 64 ({:.2f}x and {:.2f}x from sparse kernels)\n",
+               e.dense_kernels_b1_ms, e.dense_kernels_b64_ms, e.dense_kernels_b1_ms / e.latency_b1_ms,
+               e.dense_kernels_b64_ms / e.latency_b64_ms);
+  }
   return kOk;
 }
 

@@ -39,7 +39,16 @@ double relative_max_diff(const at::Tensor& a, const at::Tensor& b) {
 }  // namespace
 
 MeasuredChoice::MeasuredChoice(std::string layer_name, Forward dense, std::unique_ptr<SparseConv> sparse)
-    : name_(std::move(layer_name)), dense_(std::move(dense)), sparse_(std::move(sparse)) {}
+    : name_(std::move(layer_name)), sparse_(std::move(sparse)) {
+  // Sparse kernels return NCHW; the models run channels-last (to_model_layout), where oneDNN is
+  // several times faster than on NCHW. So a dense layer after a sparse one converts first (the
+  // conversion is part of what the decision times).
+  dense_ = [dense = std::move(dense)](const at::Tensor& x) {
+    if (x.dim() == 4 && x.size(1) > 1 && !x.is_contiguous(at::MemoryFormat::ChannelsLast))
+      return dense(x.contiguous(at::MemoryFormat::ChannelsLast));
+    return dense(x);
+  };
+}
 
 const KernelDecision& MeasuredChoice::decide(const at::Tensor& x) {
   KernelDecision d;

@@ -18,6 +18,14 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Past the planes: what the last (partly thrown away) tile and the widest tap offset read.
 constexpr int64_t kSlack = 16;
+// to[j] = from[j * S] with S known to the compiler (stride-2 layers), so it can vectorise.
+template <int S>
+void copy_strided(const float* from, float* to, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) to[j] = from[j * S];
+}
+
+// Packed planes plus outputs of one chunk of images: half of a 2 MiB L2.
+constexpr int64_t kChunkBytes = int64_t{1} << 20;
 }  // namespace
 
 SparseConv::SparseConv(const at::Tensor& weight, const at::Tensor& bias, ConvParams params) : p_(params) {
@@ -53,6 +61,11 @@ SparseConv::SparseConv(const at::Tensor& weight, const at::Tensor& bias, ConvPar
         }
     row_begin_.push_back(static_cast<int64_t>(value_.size()));
   }
+  // Which stride phases some tap reads (only those planes are filled).
+  phase_used_.assign(p_.stride * p_.stride, 0);
+  for (size_t k = 0; k < value_.size(); ++k)
+    phase_used_[(tap_h_[k] * p_.dilation % p_.stride) * p_.stride + tap_w_[k] * p_.dilation % p_.stride] = true;
+  phases_used_ = std::count(phase_used_.begin(), phase_used_.end(), 1);
   bias_.assign(out_, 0.0f);
   if (bias.defined()) {
     const auto b = bias.detach().to(at::kCPU, at::kFloat).contiguous();
@@ -76,12 +89,16 @@ SparseConv::Geometry SparseConv::geometry_for(int64_t n, int64_t h, int64_t w) c
   g.ow = (wp - d * (kw_ - 1) - 1) / s + 1;
   g.hs = ceil_div(hp, s);
   g.ws = ceil_div(wp, s);
-  g.positions = n * g.hs * g.ws;
-  g.tiles = ceil_div(g.positions, kTile);
-  g.row = g.tiles * kTile;
+  // Images go through in chunks whose planes and outputs fit in L2 together: the input is read
+  // from memory once, the planes many times from cache.
   const int64_t channels = in_per_group_ * p_.groups;
+  const int64_t floats_per_image = (channels * phases_used_ + out_) * g.hs * g.ws;
+  g.chunk = std::clamp<int64_t>(kChunkBytes / (4 * std::max<int64_t>(1, floats_per_image)), 1, n);
+  g.chunks = ceil_div(n, g.chunk);
+  g.plane = g.chunk * g.hs * g.ws;
+  g.row = ceil_div(g.plane, kTile) * kTile;
   const int64_t widest_tap = ((kh_ - 1) * d / s) * g.ws + (kw_ - 1) * d / s;
-  g.input_floats = channels * s * s * g.positions + (g.row - g.positions) + widest_tap + kSlack;
+  g.input_floats = channels * s * s * g.plane + (g.row - g.plane) + widest_tap + kSlack;
   return g;
 }
 
@@ -97,55 +114,109 @@ bool SparseConv::supports(at::IntArrayRef sizes) const {
 }
 
 void SparseConv::prepare(const Geometry& g) {
-  if (g == g_ && !offset_.empty()) return;
+  const size_t threads = static_cast<size_t>(std::max(1, at::get_num_threads()));
+  if (g == g_ && !offset_.empty() && workspaces_.size() == threads) return;
   g_ = g;
   const int64_t s = p_.stride, d = p_.dilation;
   offset_.resize(value_.size());
   for (size_t k = 0; k < value_.size(); ++k) {
     const int64_t th = tap_h_[k] * d, tw = tap_w_[k] * d;
     const int64_t plane = (channel_[k] * s + th % s) * s + tw % s;
-    offset_[k] = static_cast<int32_t>(plane * g.positions + (th / s) * g.ws + tw / s);
+    offset_[k] = static_cast<int32_t>(plane * g.plane + (th / s) * g.ws + tw / s);
   }
-  in_buf_.assign(g.input_floats, 0.0f);
-  out_buf_.assign(out_ * g.row, 0.0f);
+  workspaces_.assign(threads, {});
+  for (auto& ws : workspaces_) {
+    ws.in.assign(g.input_floats, 0.0f);  // padding and slack stay zero: packing writes only the input's pixels
+    ws.out.assign(out_ * g.row, 0.0f);
+  }
 }
 
-void SparseConv::pack_input(const at::Tensor& x) {
+void SparseConv::pack(const at::Tensor& x, int64_t first, int64_t count, Workspace& ws) const {
   const auto& g = g_;
+  if (linear_) {
+    // The planes of a linear layer are the transposed input: one strided copy.
+    at::from_blob(ws.in.data(), {x.size(1), count}, {g.plane, 1}).copy_(x.narrow(0, first, count).t());
+    return;
+  }
+  if (x.is_contiguous(at::MemoryFormat::ChannelsLast) && x.size(1) > 1) return pack_channels_last(x, first, count, ws);
+  // x is contiguous NCHW here (forward made it so). One unit: phase row p of channel c.
   const int64_t s = p_.stride, pad = p_.padding;
-  const float* src = x.data_ptr<float>();
-  const int64_t sn = x.stride(0), sc = x.stride(1);
-  const int64_t sh = linear_ ? 0 : x.stride(2), sw = linear_ ? 0 : x.stride(3);
   const int64_t channels = in_per_group_ * p_.groups;
-  at::parallel_for(0, channels * s * s, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const int64_t c = plane / (s * s), p = (plane / s) % s, q = plane % s;
-      float* dst = in_buf_.data() + plane * g.positions;
-      for (int64_t n = 0; n < g.n; ++n)
+  const float* src = x.data_ptr<float>();
+  at::parallel_for(0, channels * s, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t c = u / s, p = u % s;
+      float* phase0 = ws.in.data() + (c * s + p) * s * g.plane;  // column phase q is q planes on
+      for (int64_t n = 0; n < count; ++n)
         for (int64_t i = 0; i < g.hs; ++i) {
-          float* row = dst + (n * g.hs + i) * g.ws;
           const int64_t ih = i * s + p - pad;
-          if (ih < 0 || ih >= g.h) {
-            std::fill(row, row + g.ws, 0.0f);
-            continue;
-          }
-          const float* in_row = src + n * sn + c * sc + ih * sh;
-          for (int64_t j = 0; j < g.ws; ++j) {
-            const int64_t iw = j * s + q - pad;
-            row[j] = iw >= 0 && iw < g.w ? in_row[iw * sw] : 0.0f;
-          }
+          if (ih >= 0 && ih < g.h)  // padding rows stay zero (pack_row)
+            pack_row(src + (((first + n) * channels + c) * g.h + ih) * g.w, phase0 + (n * g.hs + i) * g.ws, p);
         }
     }
   });
 }
 
-void SparseConv::compute() {
+// Only the input's own columns are written: padding columns and rows were zeroed when the
+// workspace was made and nothing else writes them, so they stay zero from call to call.
+void SparseConv::pack_row(const float* in_row, float* phase0, int64_t p) const {
   const auto& g = g_;
-  const float* in = in_buf_.data();
-  float* out = out_buf_.data();
+  const int64_t s = p_.stride, pad = p_.padding;
+  for (int64_t q = 0; q < s; ++q) {
+    if (!phase_used_[p * s + q]) continue;  // no tap reads it (e.g. a 1x1 conv with stride 2)
+    // Columns j with 0 <= j * s + q - pad < w hold input.
+    const int64_t lo = std::min(g.ws, ceil_div(std::max<int64_t>(0, pad - q), s));
+    const int64_t hi = std::clamp<int64_t>(ceil_div(g.w + pad - q, s), lo, g.ws);
+    float* row = phase0 + q * g.plane + lo;
+    const float* from = in_row + lo * s + q - pad;
+    if (s == 1)
+      std::memcpy(row, from, sizeof(float) * (hi - lo));
+    else if (s == 2)
+      copy_strided<2>(from, row, hi - lo);
+    else
+      for (int64_t j = 0; j < hi - lo; ++j) row[j] = from[j * s];
+  }
+}
+
+// From NHWC: each input row is [W][C]; read it once, contiguously, and scatter its channels to
+// their planes (ATen's own NHWC -> NCHW copy is several times slower here).
+void SparseConv::pack_channels_last(const at::Tensor& x, int64_t first, int64_t count, Workspace& ws) const {
+  const auto& g = g_;
+  const int64_t s = p_.stride, pad = p_.padding;
+  const int64_t channels = in_per_group_ * p_.groups;
+  const int64_t plane_step = s * s * g.plane;  // from channel c's plane to c + 1's, same phase
+  const float* src = x.data_ptr<float>();
+  // One unit: plane row i of phase row p of image n, for every channel and column phase.
+  at::parallel_for(0, count * s * g.hs, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t n = u / (s * g.hs), p = (u / g.hs) % s, i = u % g.hs;
+      const int64_t ih = i * s + p - pad;
+      if (ih < 0 || ih >= g.h) continue;  // padding rows stay zero (pack_row)
+      const float* in_row = src + ((first + n) * g.h + ih) * g.w * channels;
+      for (int64_t q = 0; q < s; ++q) {
+        if (!phase_used_[p * s + q]) continue;
+        float* row = ws.in.data() + (p * s + q) * g.plane + (n * g.hs + i) * g.ws;
+        for (int64_t j = 0; j < g.ws; ++j) {
+          const int64_t iw = j * s + q - pad;
+          float* dst = row + j;
+          if (iw < 0 || iw >= g.w) continue;  // padding columns stay zero
+          const float* pixel = in_row + iw * channels;
+          for (int64_t c = 0; c < channels; ++c) dst[c * plane_step] = pixel[c];
+        }
+      }
+    }
+  });
+}
+
+void SparseConv::compute(int64_t count, Workspace& ws) const {
+  const auto& g = g_;
+  const int64_t positions = count * g.hs * g.ws;
+  const int64_t tiles = ceil_div(positions, kTile);
+  const float* in = ws.in.data();
+  float* out = ws.out.data();
   // One work unit: one output channel over one tile of positions. Units run tile by tile, so a
-  // tile's input stays in cache while every output channel reads it.
-  at::parallel_for(0, g.tiles * out_, 1, [&](int64_t begin, int64_t end) {
+  // tile's input stays in L1 while every output channel reads it.
+  at::parallel_for(0, tiles * out_, 1, [&](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u) {
       const int64_t t = u / out_, o = u % out_;
       const int64_t first = row_begin_[o], nnz = row_begin_[o + 1] - first;
@@ -153,35 +224,37 @@ void SparseConv::compute() {
       const float* val = value_.data() + first;
       const float* base = in + t * kTile;
       float* dst = out + o * g.row + t * kTile;
-      if (g.positions < 16)
-        sparse_rows_narrow(base, off, val, nnz, bias_[o], dst, g.positions);
+      if (positions < 16)
+        sparse_rows_narrow(base, off, val, nnz, bias_[o], dst, positions);
       else
         sparse_rows_tile(base, off, val, nnz, bias_[o], dst);
     }
   });
 }
 
-at::Tensor SparseConv::unpack_output() const {
+void SparseConv::unpack(at::Tensor& y, int64_t first, int64_t count, const Workspace& ws) const {
   const auto& g = g_;
-  auto y = linear_ ? at::empty({g.n, out_}) : at::empty({g.n, out_, g.oh, g.ow});
-  float* dst = y.data_ptr<float>();
-  const float* src = out_buf_.data();
+  const float* src = ws.out.data();
   if (linear_) {
-    at::parallel_for(0, g.n, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t n = begin; n < end; ++n)
-        for (int64_t o = 0; o < out_; ++o) dst[n * out_ + o] = src[o * g.row + n];
-    });
-    return y;
+    // Output channel o's row holds its outputs for the chunk: one strided copy.
+    y.narrow(0, first, count).copy_(at::from_blob(const_cast<float*>(src), {out_, count}, {g.row, 1}).t());
+    return;
   }
-  at::parallel_for(0, g.n * out_, 1, [&](int64_t begin, int64_t end) {
+  float* dst = y.data_ptr<float>();
+  at::parallel_for(0, count * out_, 1, [&](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u) {
       const int64_t n = u / out_, o = u % out_;
       const float* from = src + o * g.row + n * g.hs * g.ws;
-      float* to = dst + u * g.oh * g.ow;
+      float* to = dst + ((first + n) * out_ + o) * g.oh * g.ow;
       for (int64_t r = 0; r < g.oh; ++r) std::memcpy(to + r * g.ow, from + r * g.ws, sizeof(float) * g.ow);
     }
   });
-  return y;
+}
+
+void SparseConv::run_chunk(const at::Tensor& x, at::Tensor& y, int64_t first, int64_t count, Workspace& ws) const {
+  pack(x, first, count, ws);
+  compute(count, ws);
+  unpack(y, first, count, ws);
 }
 
 at::Tensor SparseConv::forward(const at::Tensor& x) {
@@ -192,9 +265,23 @@ at::Tensor SparseConv::forward(const at::Tensor& x) {
                                             fmt::join(x.sizes(), "x")));
   std::lock_guard<std::mutex> lock(mutex_);
   prepare(linear_ ? geometry_for(x.size(0), 1, 1) : geometry_for(x.size(0), x.size(2), x.size(3)));
-  pack_input(x);
-  compute();
-  return unpack_output();
+  const auto& g = g_;
+  // Outputs are NCHW whatever the input: a row copy out, and a row copy into the next sparse
+  // layer's planes (NHWC in and out would cost a transpose at both ends of every layer).
+  const bool nhwc = !linear_ && x.is_contiguous(at::MemoryFormat::ChannelsLast) && x.size(1) > 1;
+  const auto in = linear_ || nhwc ? x : x.contiguous();
+  auto y = linear_ ? at::empty({g.n, out_}) : at::empty({g.n, out_, g.oh, g.ow});
+  if (g.chunks > 1 && workspaces_.size() > 1) {
+    // Chunks in parallel, one workspace per thread (the phases inside run on that thread).
+    at::parallel_for(0, g.chunks, 1, [&](int64_t begin, int64_t end) {
+      auto& ws = workspaces_[static_cast<size_t>(at::get_thread_num()) % workspaces_.size()];
+      for (int64_t c = begin; c < end; ++c)
+        run_chunk(in, y, c * g.chunk, std::min(g.chunk, g.n - c * g.chunk), ws);
+    });
+  } else {
+    for (int64_t c = 0; c < g.chunks; ++c) run_chunk(in, y, c * g.chunk, std::min(g.chunk, g.n - c * g.chunk), workspaces_[0]);
+  }
+  return y;
 }
 
 }  // namespace prunelab::kernels

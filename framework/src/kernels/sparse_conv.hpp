@@ -45,19 +45,26 @@ class SparseConv {
 
  private:
   struct Geometry {
-    int64_t n = 0, h = 0, w = 0;   // input
-    int64_t hs = 0, ws = 0;         // one phase plane of one image
-    int64_t oh = 0, ow = 0;         // output
-    int64_t positions = 0;          // n * hs * ws: the flat output grid
-    int64_t tiles = 0, row = 0;     // row = tiles * kTile: one output channel's grid in the buffer
-    int64_t input_floats = 0;       // planes plus the slack the last tile reads past them
+    int64_t n = 0, h = 0, w = 0;  // input
+    int64_t hs = 0, ws = 0;        // one phase plane of one image
+    int64_t oh = 0, ow = 0;        // output
+    int64_t chunk = 1, chunks = 1; // images packed at once (sized to stay in L2), and how many packs
+    int64_t plane = 0;             // chunk * hs * ws: the stride between planes, the flat output grid
+    int64_t row = 0;               // one output channel's grid in the buffer: plane rounded up to kTile
+    int64_t input_floats = 0;      // planes plus the slack the last tile reads past them
     bool operator==(const Geometry& o) const { return n == o.n && h == o.h && w == o.w; }
+  };
+  struct Workspace {
+    std::vector<float> in, out;
   };
   Geometry geometry_for(int64_t n, int64_t h, int64_t w) const;
   void prepare(const Geometry& g);  // offsets and workspaces for g
-  void pack_input(const at::Tensor& x);
-  void compute();
-  at::Tensor unpack_output() const;
+  void run_chunk(const at::Tensor& x, at::Tensor& y, int64_t first, int64_t count, Workspace& ws) const;
+  void pack(const at::Tensor& x, int64_t first, int64_t count, Workspace& ws) const;
+  void pack_row(const float* in_row, float* phase0, int64_t p) const;
+  void pack_channels_last(const at::Tensor& x, int64_t first, int64_t count, Workspace& ws) const;
+  void compute(int64_t count, Workspace& ws) const;
+  void unpack(at::Tensor& y, int64_t first, int64_t count, const Workspace& ws) const;
 
   int64_t out_ = 0, in_per_group_ = 0, kh_ = 1, kw_ = 1;
   ConvParams p_;
@@ -65,12 +72,14 @@ class SparseConv {
   std::vector<int64_t> row_begin_;  // CSR: output channel o's nonzeros are [row_begin_[o], row_begin_[o + 1])
   std::vector<int32_t> channel_, tap_h_, tap_w_;  // per nonzero: absolute input channel, kernel tap
   std::vector<float> value_, bias_;
+  std::vector<char> phase_used_;  // per stride phase (p * stride + q): read by some nonzero
+  int64_t phases_used_ = 1;
 
   // Per input geometry (rebuilt when it changes); guarded so concurrent forwards stay correct.
   std::mutex mutex_;
   Geometry g_;
-  std::vector<int32_t> offset_;  // per nonzero, into the packed input
-  std::vector<float> in_buf_, out_buf_;
+  std::vector<int32_t> offset_;         // per nonzero, into the packed input
+  std::vector<Workspace> workspaces_;  // one per thread
 };
 
 }  // namespace prunelab::kernels

@@ -1,4 +1,5 @@
 #include "models/channel_analysis.hpp"
+#include "models/jit_layer_ops.hpp"
 
 #include <fmt/format.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -554,7 +555,7 @@ class Analyser {
   void refuse_layers_in_blocks(Node* n, const std::string& why) {
     for (auto* b : n->blocks())
       for (Node* inner : b->nodes()) {
-        const std::string k = inner->kind().toQualString();
+        const std::string k = op_name(inner);
         const bool layer_call = k == "aten::conv2d" || k == "aten::_convolution" || k == "aten::convolution" || k == "aten::linear";
         if (layer_call && inner->inputs().size() > 1)
           if (auto l = layer_of(inner->input(1))) refuse(layer_output(*l, 4), why);
@@ -569,7 +570,7 @@ class Analyser {
   }
 
   void visit_node(Node* n) {
-    const std::string kind = n->kind().toQualString();
+    const std::string kind = op_name(n);
     if (n->kind() == c10::prim::GetAttr || kind == "prunelab::observe" || n->kind() == c10::prim::Constant) return;
     if (!n->blocks().empty()) {
       // Control flow the constants did not resolve: whatever channels it touches stay whole.

@@ -2,6 +2,7 @@
 
 #include "core/errors.hpp"
 #include "models/channel_analysis.hpp"
+#include "models/jit_layer_ops.hpp"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -136,16 +137,15 @@ ConvGeometry conv_geometry(const torch::jit::Module& m) {
   Node* conv = nullptr;
   if (g)
     for_each_node(g->block(), [&](Node* n) {
-      const auto k = n->kind().toQualString();
-      if (!conv && (std::string(k) == "aten::conv2d" || std::string(k) == "aten::_convolution" ||
-                    std::string(k) == "aten::convolution"))
+      const std::string k = op_name(n);
+      if (!conv && (k == "aten::conv2d" || k == "aten::_convolution" || k == "aten::convolution"))
         conv = n;
     });
   if (!conv) {
     geo.known = false;
     return geo;
   }
-  const bool is_conv2d = std::string(conv->kind().toQualString()) == "aten::conv2d";
+  const bool is_conv2d = op_name(conv) == "aten::conv2d";
   bool square = true;
   geo.stride = first_int(torch::jit::toIValue(conv->input(3)), -1, &square);
   auto padding = torch::jit::toIValue(conv->input(4));
@@ -241,7 +241,7 @@ void groups_follow_weight(const torch::jit::Module& conv) {
     if (!gf) continue;
     auto g = gf->graph();
     for_each_node(g->block(), [&](Node* n) {
-      const std::string k = n->kind().toQualString();
+      const std::string k = op_name(n);
       const size_t index = k == "aten::conv2d" ? 6 : (k == "aten::_convolution" || k == "aten::convolution") ? 8 : 0;
       if (index == 0) return;
       const auto groups = torch::jit::toIValue(n->input(index));
@@ -348,6 +348,9 @@ void rewrite(torch::jit::Module& module) {
     const auto kind = kind_of(item.value);
     if (kind == ModuleKind::Conv2d || kind == ModuleKind::Linear) insert_observer(*g);
     if (kind == ModuleKind::Conv2d) groups_follow_weight(item.value);
+    if (kind == ModuleKind::Conv2d || kind == ModuleKind::Linear)
+      for (auto* f : item.value.type()->methods())
+        if (auto* gf = dynamic_cast<torch::jit::GraphFunction*>(f)) route_layer_ops(*gf->graph());
   }
 }
 }  // namespace
@@ -490,6 +493,32 @@ void TorchScriptModel::set_observer(LayerObserver observer) {
 }
 
 std::unique_ptr<BatchNormFold> TorchScriptModel::fold_batchnorm() { return std::make_unique<NoFold>(); }
+
+// Kernels are found by weight tensor from the routed conv/linear calls (models/jit_layer_ops.hpp).
+std::unique_ptr<kernels::SparseExecution> TorchScriptModel::use_sparse_kernels() {
+  std::vector<std::shared_ptr<kernels::MeasuredChoice>> chosen;
+  std::vector<at::Tensor> weights;
+  for (const auto& l : layers_) {
+    if (l.kind == LayerKind::Conv2d && !l.conv.known) continue;  // geometry unread: stays dense
+    const kernels::ConvParams p{l.conv.stride, l.conv.padding, l.conv.dilation, l.conv.groups};
+    auto plan = kernels::sparse_plan_for(l.weight, l.bias, p);
+    if (!plan) continue;
+    kernels::MeasuredChoice::Forward dense;
+    if (l.kind == LayerKind::Conv2d)
+      dense = [w = l.weight, b = l.bias, p](const at::Tensor& x) {
+        return at::conv2d(x, w, b, {p.stride, p.stride}, {p.padding, p.padding}, {p.dilation, p.dilation}, p.groups);
+      };
+    else
+      dense = [w = l.weight, b = l.bias](const at::Tensor& x) { return at::linear(x, w, b); };
+    auto choice = std::make_shared<kernels::MeasuredChoice>(l.name, std::move(dense), std::move(plan));
+    register_layer_kernel(l.weight, choice);
+    chosen.push_back(std::move(choice));
+    weights.push_back(l.weight);
+  }
+  return std::make_unique<kernels::SparseExecution>(std::move(chosen), [weights] {
+    for (const auto& w : weights) unregister_layer_kernel(w);
+  });
+}
 
 std::unique_ptr<Model> TorchScriptModel::clone() {
   auto copy = module_.deepcopy();  // shares the (rewritten) types, copies every tensor

@@ -42,6 +42,7 @@ class TorchScriptModel : public Model {
   std::vector<std::string> channel_refusals() const override { return refused_; }
   void set_observer(LayerObserver observer) override;
   std::unique_ptr<BatchNormFold> fold_batchnorm() override;
+  std::unique_ptr<kernels::SparseExecution> use_sparse_kernels() override;
   std::unique_ptr<Model> clone() override;
   void save(const std::string& path, const std::string& metadata) override;
 

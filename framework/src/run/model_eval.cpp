@@ -21,8 +21,11 @@ ModelEvaluation evaluate_model_file(const std::string& path, c10::Device device,
   out.test_samples = data.test.size();
   out.stats = measure(model, to_model_layout(data.test.inputs(0, 1).to(device)));
   if (latency_repeats > 0) {
-    out.latency_b1_ms = latency_ms(model, loaded.info.shape, 1, latency_repeats * 5, 10, device);
-    out.latency_b64_ms = latency_ms(model, loaded.info.shape, 64, latency_repeats, 3, device);
+    out.layers = model.layers().size();
+    out.latency_b1_ms = latency_ms(model, loaded.info.shape, 1, latency_repeats * 5, 10, device, true, &out.sparse_layers_b1);
+    out.latency_b64_ms = latency_ms(model, loaded.info.shape, 64, latency_repeats, 3, device, true, &out.sparse_layers_b64);
+    out.dense_kernels_b1_ms = latency_ms(model, loaded.info.shape, 1, latency_repeats * 5, 10, device, false);
+    out.dense_kernels_b64_ms = latency_ms(model, loaded.info.shape, 64, latency_repeats, 3, device, false);
   }
   return out;
 }

@@ -78,6 +78,10 @@ std::unique_ptr<Model> measure_physical(Model& net, Model& dense, const RunSpec&
     rec.latency_b1_ms = b1.b_ms;
     rec.dense_latency_b64_ms = b64.a_ms;
     rec.latency_b64_ms = b64.b_ms;
+    rec.sparse_layers_b1 = static_cast<int64_t>(b1.b_sparse_layers);
+    rec.sparse_layers_b64 = static_cast<int64_t>(b64.b_sparse_layers);
+    if (b1.b_sparse_layers + b64.b_sparse_layers > 0)
+      rec.kernel_max_diff = std::max(b1.max_kernel_diff, b64.max_kernel_diff);
   }
   return physical;
 }

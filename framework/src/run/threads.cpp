@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 namespace prunelab {
 
@@ -15,6 +16,14 @@ int configure_threads(int n) {
   // Looked up at run time: LibTorch may sit on OpenBLAS, the reference BLAS or MKL.
   using SetThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(1);
+#ifdef M_MMAP_THRESHOLD
+  // glibc serves every activation above 128 KiB from a fresh mmap and unmaps it when freed, so
+  // each forward page-faults all its tensors in again (measured: ResNet-20 inference at batch 64
+  // 54 ms instead of 70). Freed memory stays in the heap for the next pass instead; the peak is
+  // unchanged.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
   return at::get_num_threads();
 }
 

@@ -32,7 +32,7 @@ constexpr const char* kSchema =
 constexpr const char* kResultsView =
 #include "store/results_view.sql.inc"
     ;
-constexpr int kSchemaVersion = 6;  // 6: top-5 accuracy (steps.top5, steps.top5_val, runs.dense_top5)
+constexpr int kSchemaVersion = 7;  // 7: sparse kernels (steps.sparse_layers_b1/_b64, kernel_max_diff); 6: top-5
 }  // namespace
 
 std::string utc_now() {
@@ -101,7 +101,10 @@ ResultStore::ResultStore(const std::string& path, bool wal)
                         Added{"steps", "pruned_from_cache", "INTEGER"},
                         // schema 6 (from 5): top-5 accuracy; rows of older runs keep NULL there.
                         Added{"steps", "top5", "REAL"}, Added{"steps", "top5_val", "REAL"},
-                        Added{"runs", "dense_top5", "REAL"}})
+                        Added{"runs", "dense_top5", "REAL"},
+                        // schema 7 (from 6): which layers ran sparse kernels in the latency figures.
+                        Added{"steps", "sparse_layers_b1", "INTEGER"}, Added{"steps", "sparse_layers_b64", "INTEGER"},
+                        Added{"steps", "kernel_max_diff", "REAL"}})
     if (!db_.execAndGet(fmt::format("SELECT COUNT(*) FROM pragma_table_info('{}') WHERE name = '{}'", a.table, a.column)).getInt())
       db_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", a.table, a.column, a.type));
   db_.exec(kResultsView);
@@ -200,8 +203,9 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
       (run_id, step, target_sparsity, achieved_sparsity, top1_val, top1, loss, train_loss, params,
        params_nonzero, prunable, prunable_nonzero, flops, flops_effective, finetune_steps, wall_s,
        weight_sparsity, params_physical, flops_physical, physical_max_diff, latency_b1_ms,
-       latency_b64_ms, dense_latency_b1_ms, dense_latency_b64_ms, pruned_from_cache, top5, top5_val)
-      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))");
+       latency_b64_ms, dense_latency_b1_ms, dense_latency_b64_ms, pruned_from_cache, top5, top5_val,
+       sparse_layers_b1, sparse_layers_b64, kernel_max_diff)
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))");
   int i = 1;
   q.bind(i++, run_id);
   q.bind(i++, s.step);
@@ -231,6 +235,12 @@ void ResultStore::add_step(int64_t run_id, const StepRecord& s) {
     if (std::isnan(v)) q.bind(i++);
     else q.bind(i++, v);
   }
+  for (int64_t n : {s.sparse_layers_b1, s.sparse_layers_b64}) {
+    if (n < 0) q.bind(i++);
+    else q.bind(i++, n);
+  }
+  if (std::isnan(s.kernel_max_diff)) q.bind(i++);
+  else q.bind(i++, s.kernel_max_diff);
   q.exec();
   SQLite::Statement l(db_, R"(INSERT INTO layers
       (run_id, step, layer, kind, params, nonzero, sparsity, ratio, flops, flops_effective,

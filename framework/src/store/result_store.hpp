@@ -38,6 +38,10 @@ struct StepRecord {
   // Median inference milliseconds per batch of 1 and of 64; NaN when not measured.
   double latency_b1_ms = std::nan(""), latency_b64_ms = std::nan("");
   double dense_latency_b1_ms = std::nan(""), dense_latency_b64_ms = std::nan("");
+  // Layers of the pruned model that ran sparse kernels in those timings (-1: not measured), and
+  // the largest relative sparse-vs-dense difference of a layer's output (NaN: none ran).
+  int64_t sparse_layers_b1 = -1, sparse_layers_b64 = -1;
+  double kernel_max_diff = std::nan("");
   std::vector<double> ratios;  // per layer, what the policy chose for the unit the layer produces
 };
 

@@ -3,6 +3,7 @@
 #include "core/stop_signal.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
@@ -90,27 +91,52 @@ TrainResult TrainSession::run(int64_t steps, WeightConstraint* masks, const Prog
     const double lr = learning_rate(spec_, t, total_);
     for (auto& group : opt.param_groups())
       static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-    auto [x, y] = sampler.next();
-    x = to_model_layout(x.to(device_));
-    y = y.to(device_);
-    opt.zero_grad();
-    auto logits = net_.forward(x);
-    at::Tensor loss;
-    if (teacher_) {
-      at::Tensor teacher_logits;
-      {
-        at::NoGradGuard no_grad;  // the teacher is a constant target
-        teacher_logits = teacher_->forward(x);
-      }
-      loss = distillation_loss(logits, teacher_logits, y, distill_);
-    } else {
-      loss = at::cross_entropy_loss(logits, y);
+    // Named scopes cost nothing unless LibTorch's profiler is on (bench/training_profile.cpp).
+    at::Tensor x, y, logits, loss;
+    {
+      RECORD_USER_SCOPE("prunelab.data");
+      std::tie(x, y) = sampler.next();
+      x = to_model_layout(x.to(device_));
+      y = y.to(device_);
     }
-    loss.backward();
-    add_regularizer_gradients(net_, spec_);
-    if (masks) masks->before_step();
-    opt.step();
-    if (masks) masks->after_step();
+    {
+      RECORD_USER_SCOPE("prunelab.zero_grad");
+      opt.zero_grad();
+    }
+    {
+      RECORD_USER_SCOPE("prunelab.forward");
+      logits = net_.forward(x);
+    }
+    {
+      RECORD_USER_SCOPE("prunelab.loss");
+      if (teacher_) {
+        at::Tensor teacher_logits;
+        {
+          at::NoGradGuard no_grad;  // the teacher is a constant target
+          teacher_logits = teacher_->forward(x);
+        }
+        loss = distillation_loss(logits, teacher_logits, y, distill_);
+      } else {
+        loss = at::cross_entropy_loss(logits, y);
+      }
+    }
+    {
+      RECORD_USER_SCOPE("prunelab.backward");
+      loss.backward();
+      add_regularizer_gradients(net_, spec_);
+    }
+    if (masks) {
+      RECORD_USER_SCOPE("prunelab.masks");
+      masks->before_step();
+    }
+    {
+      RECORD_USER_SCOPE("prunelab.optimizer");
+      opt.step();
+    }
+    if (masks) {
+      RECORD_USER_SCOPE("prunelab.masks");
+      masks->after_step();
+    }
     const double l = loss.item<double>();
     if (!std::isfinite(l))
       throw std::runtime_error(fmt::format("training loss became {} at step {} (lr {})", l, t, lr));
