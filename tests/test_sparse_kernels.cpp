@@ -167,6 +167,27 @@ TEST(SparseExecution, ResNet20At90PercentGivesItsDenseOutputs) {
   expect_sparse_equals_dense("resnet20", {3, 32, 32, 10}, 0.1, 22);  // 19 convs, 2 shortcuts, fc
 }
 
+// Two threads: chunks of images run in parallel, each on its own workspace.
+TEST(SparseExecution, ResNet20OnTwoThreadsGivesItsDenseOutputs) {
+  struct Threads {
+    int before = at::get_num_threads();
+    ~Threads() { at::set_num_threads(before); }  // also when a check throws
+  } restore;
+  at::set_num_threads(2);
+  expect_sparse_equals_dense("resnet20", {3, 32, 32, 10}, 0.1, 22);
+  at::manual_seed(9);
+  auto w = sparsify(at::randn({16, 16, 3, 3}), 0.1);
+  auto x = at::randn({64, 16, 32, 32}).contiguous(at::MemoryFormat::ChannelsLast);
+  kernels::SparseConv sparse(w, {}, {1, 1, 1, 1});
+  EXPECT_LT(relative_max_diff(sparse.forward(x), at::conv2d(x, w, {}, 1, 1)), kernels::kSparseTolerance);
+  // A linear layer's chunks copy with ATen ops on the worker threads, under inference mode.
+  c10::InferenceMode guard;
+  auto fc = sparsify(at::randn({300, 784}), 0.05);
+  auto xs = at::randn({256, 784});
+  kernels::SparseConv sparse_fc(fc, {});
+  EXPECT_LT(relative_max_diff(sparse_fc.forward(xs), at::linear(xs, fc)), kernels::kSparseTolerance);
+}
+
 TEST(SparseExecution, LeNet300At95PercentGivesItsDenseOutputs) {
   expect_sparse_equals_dense("lenet300", {1, 28, 28, 10}, 0.05, 3);
 }

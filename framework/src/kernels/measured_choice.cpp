@@ -73,7 +73,7 @@ const KernelDecision& MeasuredChoice::decide(const at::Tensor& x) {
 
 at::Tensor MeasuredChoice::forward(const at::Tensor& x) {
   const bool wants_grad = at::GradMode::is_enabled() && x.requires_grad();
-  if (wants_grad || !x.device().is_cpu() || x.scalar_type() != at::kFloat || !sparse_->supports(x.sizes()))
+  if (!enabled_ || wants_grad || !x.device().is_cpu() || x.scalar_type() != at::kFloat || !sparse_->supports(x.sizes()))
     return dense_(x);
   bool sparse = false;
   {

@@ -9,6 +9,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -44,6 +45,9 @@ class MeasuredChoice {
   at::Tensor forward(const at::Tensor& x);
 
   std::vector<KernelDecision> decisions() const;
+  /// While disabled, every input runs dense (decisions are kept).
+  void set_enabled(bool on) { enabled_ = on; }
+  bool enabled() const { return enabled_; }
   const std::string& layer_name() const { return name_; }
   double density() const { return sparse_->density(); }
 
@@ -55,6 +59,7 @@ class MeasuredChoice {
   std::unique_ptr<SparseConv> sparse_;
   mutable std::mutex mutex_;
   std::map<std::vector<int64_t>, KernelDecision> decided_;
+  std::atomic<bool> enabled_{true};
 };
 
 /// A sparse plan for a layer with this weight if it is sparse enough to be worth one (null

@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -93,8 +94,13 @@ SparseConv::Geometry SparseConv::geometry_for(int64_t n, int64_t h, int64_t w) c
   // from memory once, the planes many times from cache.
   const int64_t channels = in_per_group_ * p_.groups;
   const int64_t floats_per_image = (channels * phases_used_ + out_) * g.hs * g.ws;
-  g.chunk = std::clamp<int64_t>(kChunkBytes / (4 * std::max<int64_t>(1, floats_per_image)), 1, n);
-  g.chunks = ceil_div(n, g.chunk);
+  const int64_t most = std::clamp<int64_t>(kChunkBytes / (4 * std::max<int64_t>(1, floats_per_image)), 1, n);
+  // As many chunks as that needs, rounded up to a multiple of the threads (they run in
+  // parallel), and sizes balanced to within one image.
+  const int64_t threads = std::max(1, at::get_num_threads());
+  g.chunks = ceil_div(n, most);
+  if (g.chunks > 1 || n >= threads) g.chunks = std::min(n, ceil_div(g.chunks, threads) * threads);
+  g.chunk = ceil_div(n, g.chunks);
   g.plane = g.chunk * g.hs * g.ws;
   g.row = ceil_div(g.plane, kTile) * kTile;
   const int64_t widest_tap = ((kh_ - 1) * d / s) * g.ws + (kw_ - 1) * d / s;
@@ -251,6 +257,8 @@ void SparseConv::unpack(at::Tensor& y, int64_t first, int64_t count, const Works
   });
 }
 
+int64_t SparseConv::chunk_first(int64_t c) const { return c * g_.n / g_.chunks; }
+
 void SparseConv::run_chunk(const at::Tensor& x, at::Tensor& y, int64_t first, int64_t count, Workspace& ws) const {
   pack(x, first, count, ws);
   compute(count, ws);
@@ -272,14 +280,17 @@ at::Tensor SparseConv::forward(const at::Tensor& x) {
   const auto in = linear_ || nhwc ? x : x.contiguous();
   auto y = linear_ ? at::empty({g.n, out_}) : at::empty({g.n, out_, g.oh, g.ow});
   if (g.chunks > 1 && workspaces_.size() > 1) {
-    // Chunks in parallel, one workspace per thread (the phases inside run on that thread).
+    // Chunks in parallel, one workspace per thread (the phases inside run on that thread). The
+    // copies of a linear layer are ATen ops: the workers get the caller's inference mode.
+    const at::ThreadLocalState caller;
     at::parallel_for(0, g.chunks, 1, [&](int64_t begin, int64_t end) {
+      at::ThreadLocalStateGuard same_mode(caller);
       auto& ws = workspaces_[static_cast<size_t>(at::get_thread_num()) % workspaces_.size()];
-      for (int64_t c = begin; c < end; ++c)
-        run_chunk(in, y, c * g.chunk, std::min(g.chunk, g.n - c * g.chunk), ws);
+      for (int64_t c = begin; c < end; ++c) run_chunk(in, y, chunk_first(c), chunk_first(c + 1) - chunk_first(c), ws);
     });
   } else {
-    for (int64_t c = 0; c < g.chunks; ++c) run_chunk(in, y, c * g.chunk, std::min(g.chunk, g.n - c * g.chunk), workspaces_[0]);
+    for (int64_t c = 0; c < g.chunks; ++c)
+      run_chunk(in, y, chunk_first(c), chunk_first(c + 1) - chunk_first(c), workspaces_[0]);
   }
   return y;
 }

@@ -48,7 +48,7 @@ class SparseConv {
     int64_t n = 0, h = 0, w = 0;  // input
     int64_t hs = 0, ws = 0;        // one phase plane of one image
     int64_t oh = 0, ow = 0;        // output
-    int64_t chunk = 1, chunks = 1; // images packed at once (sized to stay in L2), and how many packs
+    int64_t chunk = 1, chunks = 1; // images packed at once (at most; sized to stay in L2), and how many packs
     int64_t plane = 0;             // chunk * hs * ws: the stride between planes, the flat output grid
     int64_t row = 0;               // one output channel's grid in the buffer: plane rounded up to kTile
     int64_t input_floats = 0;      // planes plus the slack the last tile reads past them
@@ -59,6 +59,7 @@ class SparseConv {
   };
   Geometry geometry_for(int64_t n, int64_t h, int64_t w) const;
   void prepare(const Geometry& g);  // offsets and workspaces for g
+  int64_t chunk_first(int64_t c) const;  // chunk c's first image (chunk_first(chunks) = n)
   void run_chunk(const at::Tensor& x, at::Tensor& y, int64_t first, int64_t count, Workspace& ws) const;
   void pack(const at::Tensor& x, int64_t first, int64_t count, Workspace& ws) const;
   void pack_row(const float* in_row, float* phase0, int64_t p) const;

@@ -25,8 +25,16 @@ class SparseExecution {
   /// The layers sparse enough to be offered a sparse kernel.
   const std::vector<std::shared_ptr<MeasuredChoice>>& layers() const { return layers_; }
 
-  /// Layers whose decision for an input with batch size `batch` was the sparse kernel.
+  /// Turns every layer's sparse kernel off (all dense) or back on.
+  void set_enabled(bool on) {
+    for (const auto& l : layers_) l->set_enabled(on);
+  }
+  bool enabled() const { return layers_.empty() || layers_.front()->enabled(); }
+
+  /// Layers whose decision for an input with batch size `batch` was the sparse kernel (0 while
+  /// disabled).
   size_t sparse_layers(int64_t batch) const {
+    if (!enabled()) return 0;
     size_t n = 0;
     for (const auto& l : layers_)
       for (const auto& d : l->decisions())

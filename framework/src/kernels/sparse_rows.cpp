@@ -4,7 +4,9 @@
 
 // The vector helpers are inlined into each ISA clone; the ABI note about passing 64-byte vectors
 // without AVX-512 does not apply to them.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 namespace prunelab::kernels {
 
