@@ -236,6 +236,12 @@ TEST(SparseExecution, LatencyCountsTheLayersThatRanSparse) {
   EXPECT_LT(t.max_kernel_diff, kernels::kSparseTolerance);
   const auto off = compare_latency(*dense, *pruned, shape, 4, 3, 2, c10::Device(c10::kCPU), false);
   EXPECT_EQ(off.b_sparse_layers, 0u);
+  // runner eval's comparison: one model, dense-only passes alternating with its chosen kernels.
+  const auto kernels_vs_dense = compare_kernels(*pruned, shape, 64, 3, 2, c10::Device(c10::kCPU));
+  EXPECT_GT(kernels_vs_dense.a_ms, 0);
+  EXPECT_GT(kernels_vs_dense.b_ms, 0);
+  EXPECT_LE(kernels_vs_dense.b_sparse_layers, 3u);
+  EXPECT_LT(kernels_vs_dense.max_kernel_diff, kernels::kSparseTolerance);
 }
 
 }  // namespace

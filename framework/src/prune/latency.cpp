@@ -93,11 +93,35 @@ LatencyPair compare_latency(Model& a, Model& b, const InputShape& shape, int64_t
   return {t[0].ms, t[1].ms, t[0].sparse_layers, t[1].sparse_layers, std::max(t[0].max_kernel_diff, t[1].max_kernel_diff)};
 }
 
+LatencyPair compare_kernels(Model& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
+                            c10::Device device) {
+  const bool training = net.is_training();
+  net.eval();
+  LatencyPair out;
+  {
+    auto folded = net.fold_batchnorm();
+    auto sparse = net.use_sparse_kernels();
+    c10::InferenceMode guard;
+    auto x = to_model_layout(at::randn({batch, shape.channels, shape.height, shape.width}).to(device));
+    for (int i = 0; i < std::max(1, warmup); ++i) timed_forward(net, x, device);  // the layers decide here
+    keep_sparse_if_faster(net, *sparse, x, device, warmup);
+    const bool chosen = sparse->enabled();
+    std::vector<double> dense_ms, chosen_ms;
+    for (int i = 0; i < std::max(1, repeats); ++i) {
+      sparse->set_enabled(false);
+      dense_ms.push_back(timed_forward(net, x, device));
+      sparse->set_enabled(chosen);
+      chosen_ms.push_back(timed_forward(net, x, device));
+    }
+    out = {median(dense_ms), median(chosen_ms), 0, sparse->sparse_layers(batch), sparse->max_rel_diff()};
+  }
+  net.train(training);
+  return out;
+}
+
 double latency_ms(Model& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
-                  c10::Device device, bool sparse_kernels, size_t* sparse_layers) {
-  const auto t = median_latencies({&net}, shape, batch, repeats, warmup, device, sparse_kernels)[0];
-  if (sparse_layers) *sparse_layers = t.sparse_layers;
-  return t.ms;
+                  c10::Device device, bool sparse_kernels) {
+  return median_latencies({&net}, shape, batch, repeats, warmup, device, sparse_kernels)[0].ms;
 }
 
 }  // namespace prunelab

@@ -22,8 +22,13 @@ struct LatencyPair {
 LatencyPair compare_latency(Model& a, Model& b, const InputShape& shape, int64_t batch,
                             int repeats, int warmup, c10::Device device, bool sparse_kernels = true);
 
+/// One model on dense kernels only (a) and on the kernels it chooses (b: sparse where faster),
+/// passes alternating between the two after the same folding and warm-up (see compare_latency).
+LatencyPair compare_kernels(Model& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
+                            c10::Device device);
+
 /// Median milliseconds of one inference-mode forward pass of `net` alone (see compare_latency).
 double latency_ms(Model& net, const InputShape& shape, int64_t batch, int repeats, int warmup,
-                  c10::Device device, bool sparse_kernels = true, size_t* sparse_layers = nullptr);
+                  c10::Device device, bool sparse_kernels = true);
 
 }  // namespace prunelab
