@@ -8,26 +8,20 @@
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 using namespace prunelab;
 
-// These tests need Debian's dataset-fashion-mnist; without it they are skipped, saying so,
-// except where PRUNELAB_REQUIRE_DATA=1 (CI, and scripts/run-tests.sh, which installs it): there
-// a missing dataset fails them, so they cannot pass by not running.
-#define SKIP_WITHOUT_FASHION_MNIST()                                                                    \
-  if (!std::filesystem::exists(default_fashion_mnist_root() + "/train-images-idx3-ubyte.gz")) {         \
-    if (const char* req = std::getenv("PRUNELAB_REQUIRE_DATA"); req && std::string(req) == "1")         \
-      FAIL() << "PRUNELAB_REQUIRE_DATA=1 but Debian's dataset-fashion-mnist is missing from "           \
-             << default_fashion_mnist_root();                                                           \
-    GTEST_SKIP() << "needs Debian's dataset-fashion-mnist in " << default_fashion_mnist_root()          \
-                 << " (apt-get install dataset-fashion-mnist; scripts/setup.sh does)";                  \
-  }
+// These tests need Debian's dataset-fashion-mnist, which the test command (scripts/run-tests.sh,
+// through scripts/setup.sh) installs: without it they fail, saying how to get it.
+#define REQUIRE_FASHION_MNIST()                                                                         \
+  ASSERT_TRUE(std::filesystem::exists(default_fashion_mnist_root() + "/train-images-idx3-ubyte.gz"))    \
+      << "needs Debian's dataset-fashion-mnist in " << default_fashion_mnist_root()                     \
+      << " (apt-get install dataset-fashion-mnist; scripts/setup.sh does)"
 
 TEST(FashionMnist, IdxFilesLoadWithTheDocumentedShapes) {
-  SKIP_WITHOUT_FASHION_MNIST();
+  REQUIRE_FASHION_MNIST();
   auto labels = read_idx(default_fashion_mnist_root() + "/t10k-labels-idx1-ubyte.gz");
   EXPECT_EQ(labels.sizes(), (std::vector<int64_t>{10000}));
   DataSpec spec;
@@ -45,7 +39,7 @@ TEST(FashionMnist, IdxFilesLoadWithTheDocumentedShapes) {
 }
 
 TEST(FashionMnist, TrainsPrunesAndHitsTheTargetSparsity) {
-  SKIP_WITHOUT_FASHION_MNIST();
+  REQUIRE_FASHION_MNIST();
   const auto dir = test::scratch_dir("fmnist");
   auto exp = parse_experiment(R"(version: 1
 name: fmnist_subset

@@ -278,14 +278,12 @@ TEST(ChannelAnalysis, FindsTheBuiltInResNet20sDeclaredGroupsInItsPythonTwin) {
   }
 }
 
-TEST(ChannelAnalysis, FlattenIntoALinearLayerMakesEachChannelABlockOfInputs) {
-  auto model = make_model(torchscript("small_cnn.pt"), kMnist);
-  const auto groups = named_groups(*model);
-  EXPECT_EQ(groups, (std::set<std::string>{"features.0 -> features.3x1", "features.3 -> classifier.2x49",
-                                           "classifier.2 -> classifier.4x1"}));
-  // Pruned and physically removed, the network computes what the masked one computes.
-  model->probe(at::zeros({1, 1, 28, 28}));
-  MaskSet masks(*model);
+namespace {
+// Prunes every channel group of `model` to half its channels, chosen at random, and returns the
+// physically pruned copy (the masked model keeps its zeros).
+std::unique_ptr<Model> halve_channels_physically(Model& model) {
+  model.probe(at::zeros({1, 1, 28, 28}));
+  MaskSet masks(model);
   Granularity g;
   g.kind = GranularityKind::Channel;
   const UnitLayout layout(masks, g);
@@ -293,7 +291,17 @@ TEST(ChannelAnalysis, FlattenIntoALinearLayerMakesEachChannelABlockOfInputs) {
   std::vector<at::Tensor> scores;
   for (const auto& u : layout.units()) scores.push_back(at::rand({u.slices}));
   write_masks(masks, layout.expand(select_slices(scores, std::vector<double>(scores.size(), 0.5), layout.units(), views, g)));
-  auto physical = physical_copy(*model);
+  return physical_copy(model);
+}
+}  // namespace
+
+TEST(ChannelAnalysis, FlattenIntoALinearLayerMakesEachChannelABlockOfInputs) {
+  auto model = make_model(torchscript("small_cnn.pt"), kMnist);
+  const auto groups = named_groups(*model);
+  EXPECT_EQ(groups, (std::set<std::string>{"features.0 -> features.3x1", "features.3 -> classifier.2x49",
+                                           "classifier.2 -> classifier.4x1"}));
+  // Pruned and physically removed, the network computes what the masked one computes.
+  auto physical = halve_channels_physically(*model);
   const auto x = to_model_layout(fixed_input(4));
   EXPECT_LT(max_output_difference(*model, *physical, x), 1e-5);
   EXPECT_EQ(physical->layers()[1].weight.size(0), 8);   // 16 -> 8 filters
@@ -311,16 +319,7 @@ TEST(ChannelAnalysis, LinearLayersOnTokensPruneTheirHiddenUnitsAndNothingThatRea
       "fc2: aten::add combines tensors whose channels are laid out differently", "head: the network's output"};
   EXPECT_EQ(std::set<std::string>(refused.begin(), refused.end()), std::set<std::string>(expected.begin(), expected.end()))
       << fmt::format("{}", fmt::join(refused, "\n"));
-  model->probe(at::zeros({1, 1, 28, 28}));
-  MaskSet masks(*model);
-  Granularity g;
-  g.kind = GranularityKind::Channel;
-  const UnitLayout layout(masks, g);
-  auto views = masks.views();
-  std::vector<at::Tensor> scores;
-  for (const auto& u : layout.units()) scores.push_back(at::rand({u.slices}));
-  write_masks(masks, layout.expand(select_slices(scores, std::vector<double>(scores.size(), 0.5), layout.units(), views, g)));
-  auto physical = physical_copy(*model);
+  auto physical = halve_channels_physically(*model);
   EXPECT_LT(max_output_difference(*model, *physical, to_model_layout(fixed_input(4))), 1e-5);
   EXPECT_EQ(physical->layers()[1].weight.size(0), 8);  // fc1: 16 -> 8 hidden units
   EXPECT_EQ(physical->layers()[2].weight.size(1), 8);  // fc2 reads them

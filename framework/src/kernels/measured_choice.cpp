@@ -53,6 +53,8 @@ MeasuredChoice::MeasuredChoice(std::string layer_name, Forward dense, std::uniqu
 const KernelDecision& MeasuredChoice::decide(const at::Tensor& x) {
   KernelDecision d;
   d.input_sizes = x.sizes().vec();
+  // A shape the sparse kernel cannot take is decided dense once, so it is not asked again.
+  if (!sparse_->supports(x.sizes())) return decided_.emplace(d.input_sizes, std::move(d)).first->second;
   const auto dense_out = dense_(x);
   const auto sparse_out = sparse_->forward(x);
   d.max_rel_diff = relative_max_diff(sparse_out, dense_out);
@@ -73,8 +75,7 @@ const KernelDecision& MeasuredChoice::decide(const at::Tensor& x) {
 
 at::Tensor MeasuredChoice::forward(const at::Tensor& x) {
   const bool wants_grad = at::GradMode::is_enabled() && x.requires_grad();
-  if (!enabled_ || wants_grad || !x.device().is_cpu() || x.scalar_type() != at::kFloat || !sparse_->supports(x.sizes()))
-    return dense_(x);
+  if (!enabled_ || wants_grad || !x.device().is_cpu() || x.scalar_type() != at::kFloat) return dense_(x);
   bool sparse = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -41,7 +41,7 @@ class MeasuredChoice {
   MeasuredChoice(std::string layer_name, Forward dense, std::unique_ptr<SparseConv> sparse);
 
   /// The layer's output, by the kernel chosen for x's shape. Inputs the sparse kernel cannot
-  /// take (another device or type, gradients wanted) run dense.
+  /// take (another device or type, gradients wanted, a shape it does not support) run dense.
   at::Tensor forward(const at::Tensor& x);
 
   std::vector<KernelDecision> decisions() const;

@@ -50,13 +50,6 @@ const std::vector<std::pair<std::string, std::string>>& routes() {
       {"aten::conv2d", "prunelab::conv2d"}, {"aten::_convolution", "prunelab::_convolution"}, {"aten::linear", "prunelab::linear"}};
   return r;
 }
-
-void for_each_node(torch::jit::Block* b, const std::function<void(torch::jit::Node*)>& f) {
-  for (auto* n : b->nodes()) {
-    f(n);
-    for (auto* inner : n->blocks()) for_each_node(inner, f);
-  }
-}
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(prunelab, m) {

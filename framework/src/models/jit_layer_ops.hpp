@@ -15,6 +15,15 @@
 
 namespace prunelab {
 
+/// Calls `f` on every node of `block` and of the blocks nested in it, in order.
+template <typename F>
+void for_each_node(torch::jit::Block* block, F&& f) {
+  for (torch::jit::Node* n : block->nodes()) {
+    f(n);
+    for (auto* b : n->blocks()) for_each_node(b, f);
+  }
+}
+
 /// What a node computes, named as the aten op it stands for: "aten::conv2d" for a routed
 /// prunelab::conv2d too, so graph readers see one vocabulary.
 std::string op_name(const torch::jit::Node* n);

@@ -99,13 +99,6 @@ std::shared_ptr<Graph> forward_graph(const torch::jit::Module& m) {
   return method ? method->graph() : nullptr;
 }
 
-template <typename F>
-void for_each_node(torch::jit::Block* block, F&& f) {
-  for (Node* n : block->nodes()) {
-    f(n);
-    for (auto* b : n->blocks()) for_each_node(b, f);
-  }
-}
 
 // The forward graph inlined and constant-folded: what the module computes, with its constants.
 std::shared_ptr<Graph> resolved_forward(const torch::jit::Module& m) {
