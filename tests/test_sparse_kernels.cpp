@@ -3,6 +3,7 @@
 // its dense outputs.
 #include "kernels/measured_choice.hpp"
 #include "kernels/sparse_conv.hpp"
+#include "kernels/sparse_rows.hpp"
 #include "models/model.hpp"
 #include "models/model_spec.hpp"
 #include "prune/latency.hpp"
@@ -88,9 +89,24 @@ TEST(SparseLinear, EqualsDenseLinearAtEveryBatch) {
     EXPECT_LT(relative_max_diff(sparse.forward(x), at::linear(x, weight, bias)), kernels::kSparseTolerance)
         << "batch " << batch;
   }
-  // A non-contiguous input (a transposed view) reads through its strides.
+  // Non-contiguous inputs: a transposed view (copied by ATen) and rows with a gap between them
+  // (transposed by the kernel's own blocks, through the row stride).
   auto xt = at::randn({784, 8}).t();
   EXPECT_LT(relative_max_diff(sparse.forward(xt), at::linear(xt, weight, bias)), kernels::kSparseTolerance);
+  auto xr = at::randn({13, 800}).narrow(1, 5, 784);
+  EXPECT_LT(relative_max_diff(sparse.forward(xr), at::linear(xr, weight, bias)), kernels::kSparseTolerance);
+}
+
+// The transposes into and out of a linear layer's planes: whole 8x8 blocks, the edges around
+// them, and strides wider than the rows.
+TEST(SparseLinear, TransposeMovesEveryElement) {
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {8, 8}, {3, 29}, {64, 784}, {300, 17}, {9, 16}}) {
+    auto src = at::randn({rows, cols + 3});
+    auto dst = at::full({cols, rows + 5}, -1.0f);
+    kernels::transpose(src.data_ptr<float>(), rows, cols, cols + 3, dst.data_ptr<float>(), rows + 5);
+    EXPECT_TRUE(at::equal(dst.narrow(1, 0, rows), src.narrow(1, 0, cols).t())) << rows << "x" << cols;
+    EXPECT_TRUE(at::equal(dst.narrow(1, rows, 5), at::full({cols, 5}, -1.0f))) << "wrote past the rows";
+  }
 }
 
 TEST(SparseConvInput, WrongInputIsRefusedNotMisread) {
@@ -180,12 +196,13 @@ TEST(SparseExecution, ResNet20OnTwoThreadsGivesItsDenseOutputs) {
   auto x = at::randn({64, 16, 32, 32}).contiguous(at::MemoryFormat::ChannelsLast);
   kernels::SparseConv sparse(w, {}, {1, 1, 1, 1});
   EXPECT_LT(relative_max_diff(sparse.forward(x), at::conv2d(x, w, {}, 1, 1)), kernels::kSparseTolerance);
-  // A linear layer's chunks copy with ATen ops on the worker threads, under inference mode.
+  // A linear layer's chunks: a strided input copies with ATen ops on the worker threads, under
+  // inference mode; a contiguous one is transposed by each worker.
   c10::InferenceMode guard;
   auto fc = sparsify(at::randn({300, 784}), 0.05);
-  auto xs = at::randn({256, 784});
   kernels::SparseConv sparse_fc(fc, {});
-  EXPECT_LT(relative_max_diff(sparse_fc.forward(xs), at::linear(xs, fc)), kernels::kSparseTolerance);
+  for (const auto& xs : {at::randn({784, 256}).t(), at::randn({256, 784})})
+    EXPECT_LT(relative_max_diff(sparse_fc.forward(xs), at::linear(xs, fc)), kernels::kSparseTolerance);
 }
 
 TEST(SparseExecution, LeNet300At95PercentGivesItsDenseOutputs) {

@@ -140,8 +140,11 @@ void SparseConv::prepare(const Geometry& g) {
 void SparseConv::pack(const at::Tensor& x, int64_t first, int64_t count, Workspace& ws) const {
   const auto& g = g_;
   if (linear_) {
-    // The planes of a linear layer are the transposed input: one strided copy.
-    at::from_blob(ws.in.data(), {x.size(1), count}, {g.plane, 1}).copy_(x.narrow(0, first, count).t());
+    // The planes of a linear layer are the transposed input.
+    if (x.stride(1) == 1)
+      transpose(x.data_ptr<float>() + first * x.stride(0), count, x.size(1), x.stride(0), ws.in.data(), g.plane);
+    else
+      at::from_blob(ws.in.data(), {x.size(1), count}, {g.plane, 1}).copy_(x.narrow(0, first, count).t());
     return;
   }
   if (x.is_contiguous(at::MemoryFormat::ChannelsLast) && x.size(1) > 1) return pack_channels_last(x, first, count, ws);
@@ -242,8 +245,8 @@ void SparseConv::unpack(at::Tensor& y, int64_t first, int64_t count, const Works
   const auto& g = g_;
   const float* src = ws.out.data();
   if (linear_) {
-    // Output channel o's row holds its outputs for the chunk: one strided copy.
-    y.narrow(0, first, count).copy_(at::from_blob(const_cast<float*>(src), {out_, count}, {g.row, 1}).t());
+    // Output channel o's row holds its outputs for the chunk: transposed into y's rows.
+    transpose(src, out_, count, g.row, y.data_ptr<float>() + first * out_, out_);
     return;
   }
   float* dst = y.data_ptr<float>();
@@ -280,8 +283,8 @@ at::Tensor SparseConv::forward(const at::Tensor& x) {
   const auto in = linear_ || nhwc ? x : x.contiguous();
   auto y = linear_ ? at::empty({g.n, out_}) : at::empty({g.n, out_, g.oh, g.ow});
   if (g.chunks > 1 && workspaces_.size() > 1) {
-    // Chunks in parallel, one workspace per thread (the phases inside run on that thread). The
-    // copies of a linear layer are ATen ops: the workers get the caller's inference mode.
+    // Chunks in parallel, one workspace per thread (the phases inside run on that thread). A
+    // strided linear input is copied by ATen: the workers get the caller's inference mode.
     const at::ThreadLocalState caller;
     at::parallel_for(0, g.chunks, 1, [&](int64_t begin, int64_t end) {
       at::ThreadLocalStateGuard same_mode(caller);

@@ -84,4 +84,51 @@ void sparse_rows_narrow(const float* in, const int32_t* offset, const float* val
   }
 }
 
+namespace {
+#if defined(__GNUC__) && !defined(__clang__)
+typedef float Vec8 __attribute__((vector_size(32), aligned(4)));
+typedef int Index8 __attribute__((vector_size(32)));
+
+// One 8x8 block through registers: three rounds of shuffles, each pairing rows at distance 1, 2
+// and 4 (the unpack / shuffle / permute sequence of an AVX transpose). Inlined into each clone.
+__attribute__((always_inline)) inline void transpose_8x8(const float* s, int64_t ss, float* d, int64_t ds) {
+  Vec8 r[8], t[8];
+  for (int i = 0; i < 8; ++i) std::memcpy(&r[i], s + i * ss, sizeof(Vec8));
+  const Index8 lo1 = {0, 8, 1, 9, 4, 12, 5, 13}, hi1 = {2, 10, 3, 11, 6, 14, 7, 15};
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shuffle(r[i], r[i + 1], lo1);
+    t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi1);
+  }
+  const Index8 lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+  for (int i = 0; i < 8; i += 4)
+    for (int k = 0; k < 2; ++k) {
+      r[i + 2 * k] = __builtin_shuffle(t[i + k], t[i + k + 2], lo2);
+      r[i + 2 * k + 1] = __builtin_shuffle(t[i + k], t[i + k + 2], hi2);
+    }
+  const Index8 lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+  for (int k = 0; k < 4; ++k) {
+    const Vec8 a = __builtin_shuffle(r[k], r[k + 4], lo4), b = __builtin_shuffle(r[k], r[k + 4], hi4);
+    std::memcpy(d + k * ds, &a, sizeof(Vec8));
+    std::memcpy(d + (k + 4) * ds, &b, sizeof(Vec8));
+  }
+}
+constexpr int64_t kBlock = 8;
+#endif
+}  // namespace
+
+PRUNELAB_ISA_CLONES
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst, int64_t dst_stride) {
+  int64_t full_rows = 0, full_cols = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+  full_rows = rows / kBlock * kBlock;
+  full_cols = cols / kBlock * kBlock;
+  for (int64_t i = 0; i < full_rows; i += kBlock)
+    for (int64_t j = 0; j < full_cols; j += kBlock)
+      transpose_8x8(src + i * src_stride + j, src_stride, dst + j * dst_stride + i, dst_stride);
+#endif
+  // The edges (and everything without vector shuffles), element by element.
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = i < full_rows ? full_cols : 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
+}
+
 }  // namespace prunelab::kernels

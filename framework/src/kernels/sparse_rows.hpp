@@ -20,4 +20,9 @@ void sparse_rows_tile(const float* in, const int32_t* offset, const float* value
 void sparse_rows_narrow(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias,
                         float* out, int64_t width);
 
+/// dst[j * dst_stride + i] = src[i * src_stride + j] for i in [0, rows), j in [0, cols): the
+/// transposes into and out of a linear layer's planes, in 8x8 register blocks (several times
+/// faster here than ATen's copy of a transposed view).
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst, int64_t dst_stride);
+
 }  // namespace prunelab::kernels
