@@ -4,6 +4,7 @@
 #include "kernels/measured_choice.hpp"
 #include "kernels/sparse_conv.hpp"
 #include "kernels/sparse_rows.hpp"
+#include "models/layers.hpp"
 #include "models/model.hpp"
 #include "models/model_spec.hpp"
 #include "prune/latency.hpp"
@@ -52,6 +53,17 @@ TEST_P(SparseConvShapes, EqualsDenseConv) {
   EXPECT_LT(relative_max_diff(sparse.forward(x), dense), kernels::kSparseTolerance);
   const auto one = x.narrow(0, 0, 1);
   EXPECT_LT(relative_max_diff(sparse.forward(one), dense.narrow(0, 0, 1)), kernels::kSparseTolerance);
+  // The epilogue: fused into the output copy when the residual is laid out as the output, after
+  // it otherwise (a channels-last residual).
+  const auto residual = at::randn(dense.sizes());
+  const auto want = at::relu(dense + residual);
+  EXPECT_LT(relative_max_diff(sparse.forward(x, {residual, true}), want), kernels::kSparseTolerance);
+  EXPECT_LT(relative_max_diff(sparse.forward(x, {residual.contiguous(at::MemoryFormat::ChannelsLast), true}), want),
+            kernels::kSparseTolerance);
+  EXPECT_LT(relative_max_diff(sparse.forward(x, {residual, false}), dense + residual), kernels::kSparseTolerance);
+  const auto relu = sparse.forward(x, kernels::Epilogue::relu_only());
+  EXPECT_LT(relative_max_diff(relu, at::relu(dense)), kernels::kSparseTolerance);
+  EXPECT_GE(relu.min().item<float>(), 0.0f);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -67,6 +79,12 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{1, 6, 28, 28, 5, 5, 1, 0, 1, 1, 4, 0.3, true, false},
         ConvCase{24, 40, 7, 9, 1, 1, 1, 0, 1, 1, 5, 0.25, true, true},
         ConvCase{8, 12, 11, 13, 3, 3, 2, 1, 1, 1, 2, 0.3, true, false},
+        // Stride 2 from NCHW (after a sparse layer): each row split into both column phases at
+        // once, for every padding parity, odd and even widths, widths past a vector.
+        ConvCase{16, 32, 32, 32, 3, 3, 2, 1, 1, 1, 8, 0.1, true, false},
+        ConvCase{4, 6, 19, 21, 3, 3, 2, 0, 1, 1, 2, 0.4, false, false},
+        ConvCase{4, 6, 18, 20, 5, 5, 2, 2, 1, 1, 2, 0.4, true, false},
+        ConvCase{4, 6, 17, 35, 3, 3, 2, 3, 1, 1, 2, 0.4, true, false},
         ConvCase{8, 8, 10, 10, 3, 3, 3, 2, 1, 1, 2, 0.4, false, false},
         // Rectangular kernel, dilation, grouped and depthwise convs.
         ConvCase{6, 6, 9, 9, 1, 3, 1, 1, 1, 1, 2, 0.5, false, false},
@@ -147,6 +165,22 @@ TEST(MeasuredChoice, DenseLayersGetNoPlanAndGradientsRunDense) {
   auto y = choice.forward(x);
   EXPECT_TRUE(y.requires_grad());  // the dense path, so backward still works
   EXPECT_TRUE(choice.decisions().empty());
+}
+
+// A layer's epilogue (what the network does next) runs in place only where nobody else sees the
+// layer's own output: a hook still sees the conv's output, not the ReLU's.
+TEST(SparseExecution, EpilogueLeavesHooksTheLayersOwnOutput) {
+  at::manual_seed(5);
+  auto conv = std::make_shared<Conv2dLayerImpl>(ConvSpec{4, 4, 3, 1, 1});
+  const auto x = at::randn({2, 4, 6, 6}), residual = at::randn({2, 4, 6, 6});
+  at::NoGradGuard no_grad;
+  const auto own = conv->dense_forward(x);
+  EXPECT_TRUE(at::allclose(conv->forward(x, {residual, true}), at::relu(own + residual)));
+  at::Tensor seen;
+  conv->hook = [&](const at::Tensor&, const at::Tensor& out) { seen = out; };
+  const auto y = conv->forward(x, {residual, true});
+  EXPECT_TRUE(at::equal(seen, own));
+  EXPECT_TRUE(at::allclose(y, at::relu(own + residual)));
 }
 
 // Prunes every conv/linear layer of a built-in model to `density`, at random.

@@ -39,50 +39,63 @@ double relative_max_diff(const at::Tensor& a, const at::Tensor& b) {
 }  // namespace
 
 MeasuredChoice::MeasuredChoice(std::string layer_name, Forward dense, std::unique_ptr<SparseConv> sparse)
-    : name_(std::move(layer_name)), sparse_(std::move(sparse)) {
-  // Sparse kernels return NCHW; the models run channels-last (to_model_layout), where oneDNN is
-  // several times faster than on NCHW. So a dense layer after a sparse one converts first (the
-  // conversion is part of what the decision times).
-  dense_ = [dense = std::move(dense)](const at::Tensor& x) {
-    if (x.dim() == 4 && x.size(1) > 1 && !x.is_contiguous(at::MemoryFormat::ChannelsLast))
-      return dense(x.contiguous(at::MemoryFormat::ChannelsLast));
-    return dense(x);
-  };
+    : name_(std::move(layer_name)), dense_(std::move(dense)), sparse_(std::move(sparse)) {}
+
+namespace {
+// Sparse kernels return NCHW; the models run channels-last (to_model_layout), where oneDNN is
+// usually faster. So a dense layer after a sparse one may convert its input first, or not: the
+// conversion can cost more than the conv (a 1x1 shortcut), so a decision times both.
+bool convertible(const at::Tensor& x) {
+  return x.dim() == 4 && x.size(1) > 1 && !x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+}  // namespace
+
+at::Tensor MeasuredChoice::dense_with(const at::Tensor& x, const Epilogue& e, bool to_channels_last) const {
+  auto y = dense_(to_channels_last && convertible(x) ? x.contiguous(at::MemoryFormat::ChannelsLast) : x);
+  apply_in_place(y, e);
+  return y;
 }
 
-const KernelDecision& MeasuredChoice::decide(const at::Tensor& x) {
+// The epilogue is part of every timing: the sparse kernel's fused copy is part of what it wins.
+const KernelDecision& MeasuredChoice::decide(const at::Tensor& x, const Epilogue& e) {
   KernelDecision d;
   d.input_sizes = x.sizes().vec();
+  d.dense_to_channels_last = true;
   // A shape the sparse kernel cannot take is decided dense once, so it is not asked again.
   if (!sparse_->supports(x.sizes())) return decided_.emplace(d.input_sizes, std::move(d)).first->second;
-  const auto dense_out = dense_(x);
-  const auto sparse_out = sparse_->forward(x);
+  const auto dense_out = dense_with(x, e, false);
+  const auto sparse_out = sparse_->forward(x, e);
   d.max_rel_diff = relative_max_diff(sparse_out, dense_out);
   if (!(d.max_rel_diff <= kBugTolerance))
     throw std::logic_error(fmt::format("the sparse kernel of '{}' differs from dense by {:.3g} (relative)", name_,
                                        d.max_rel_diff));
-  std::vector<double> dense_ms, sparse_ms;
+  const bool both_dense_ways = convertible(x);
+  std::vector<double> as_is_ms, converted_ms, sparse_ms;
   for (int i = 0; i < kTimedPasses; ++i) {
-    dense_ms.push_back(time_ms([&] { dense_(x); }));
-    sparse_ms.push_back(time_ms([&] { sparse_->forward(x); }));
+    as_is_ms.push_back(time_ms([&] { dense_with(x, e, false); }));
+    if (both_dense_ways) converted_ms.push_back(time_ms([&] { dense_with(x, e, true); }));
+    sparse_ms.push_back(time_ms([&] { sparse_->forward(x, e); }));
   }
-  d.dense_ms = median(dense_ms);
+  d.dense_ms = median(as_is_ms);
+  d.dense_to_channels_last = both_dense_ways && median(converted_ms) < d.dense_ms;
+  if (d.dense_to_channels_last) d.dense_ms = median(converted_ms);
   d.sparse_ms = median(sparse_ms);
   // Rounding differences above the tolerance (never seen in the tests) keep the layer dense.
   d.sparse = d.sparse_ms < d.dense_ms && d.max_rel_diff <= kSparseTolerance;
   return decided_.emplace(d.input_sizes, std::move(d)).first->second;
 }
 
-at::Tensor MeasuredChoice::forward(const at::Tensor& x) {
+at::Tensor MeasuredChoice::forward(const at::Tensor& x, const Epilogue& epilogue) {
   const bool wants_grad = at::GradMode::is_enabled() && x.requires_grad();
-  if (!enabled_ || wants_grad || !x.device().is_cpu() || x.scalar_type() != at::kFloat) return dense_(x);
-  bool sparse = false;
+  if (!enabled_ || wants_grad || !x.device().is_cpu() || x.scalar_type() != at::kFloat)
+    return dense_with(x, epilogue, true);
+  const KernelDecision* d = nullptr;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = decided_.find(x.sizes().vec());
-    sparse = it != decided_.end() ? it->second.sparse : decide(x).sparse;
+    d = it != decided_.end() ? &it->second : &decide(x, epilogue);  // std::map: entries stay put
   }
-  return sparse ? sparse_->forward(x) : dense_(x);
+  return d->sparse ? sparse_->forward(x, epilogue) : dense_with(x, epilogue, d->dense_to_channels_last);
 }
 
 std::vector<KernelDecision> MeasuredChoice::decisions() const {

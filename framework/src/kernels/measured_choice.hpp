@@ -29,7 +29,8 @@ constexpr double kSparseTolerance = 1e-5;
 struct KernelDecision {
   std::vector<int64_t> input_sizes;
   bool sparse = false;
-  double dense_ms = 0, sparse_ms = 0;  // medians of the timing that decided
+  bool dense_to_channels_last = true;  // when dense: convert an NCHW input first (measured faster)
+  double dense_ms = 0, sparse_ms = 0;  // medians of the timing that decided (dense: the faster way)
   double max_rel_diff = 0;             // sparse vs dense output at the decision
 };
 
@@ -40,9 +41,10 @@ class MeasuredChoice {
   /// `dense` computes the layer as the model would; `sparse` the same from the nonzeros.
   MeasuredChoice(std::string layer_name, Forward dense, std::unique_ptr<SparseConv> sparse);
 
-  /// The layer's output, by the kernel chosen for x's shape. Inputs the sparse kernel cannot
-  /// take (another device or type, gradients wanted, a shape it does not support) run dense.
-  at::Tensor forward(const at::Tensor& x);
+  /// The layer's output, by the kernel chosen for x's shape, with `epilogue` applied (fused by
+  /// the sparse kernel, in place after a dense one). Inputs the sparse kernel cannot take
+  /// (another device or type, gradients wanted, a shape it does not support) run dense.
+  at::Tensor forward(const at::Tensor& x, const Epilogue& epilogue = {});
 
   std::vector<KernelDecision> decisions() const;
   /// While disabled, every input runs dense (decisions are kept).
@@ -52,7 +54,8 @@ class MeasuredChoice {
   double density() const { return sparse_->density(); }
 
  private:
-  const KernelDecision& decide(const at::Tensor& x);
+  const KernelDecision& decide(const at::Tensor& x, const Epilogue& e);
+  at::Tensor dense_with(const at::Tensor& x, const Epilogue& e, bool to_channels_last) const;
 
   std::string name_;
   Forward dense_;

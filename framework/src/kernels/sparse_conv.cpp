@@ -171,6 +171,7 @@ void SparseConv::pack(const at::Tensor& x, int64_t first, int64_t count, Workspa
 void SparseConv::pack_row(const float* in_row, float* phase0, int64_t p) const {
   const auto& g = g_;
   const int64_t s = p_.stride, pad = p_.padding;
+  if (s == 2 && phase_used_[p * 2] && phase_used_[p * 2 + 1]) return split_row2(in_row, phase0);
   for (int64_t q = 0; q < s; ++q) {
     if (!phase_used_[p * s + q]) continue;  // no tap reads it (e.g. a 1x1 conv with stride 2)
     // Columns j with 0 <= j * s + q - pad < w hold input.
@@ -185,6 +186,22 @@ void SparseConv::pack_row(const float* in_row, float* phase0, int64_t p) const {
     else
       for (int64_t j = 0; j < hi - lo; ++j) row[j] = from[j * s];
   }
+}
+
+// Stride 2 with both column phases read (a 3x3 conv): input column m belongs to phase
+// (m + pad) % 2 at column (m + pad) / 2, so consecutive pairs of columns go to the same column
+// of both phases and one pass splits the row (two strided copies were the layer's largest cost).
+void SparseConv::split_row2(const float* in_row, float* phase0) const {
+  const auto& g = g_;
+  const int64_t pad = p_.padding;
+  float* q0 = phase0;
+  float* q1 = phase0 + g.plane;
+  int64_t m = 0;
+  if (pad % 2 == 1) q1[(pad - 1) / 2] = in_row[m++];  // an odd padding puts column 0 in phase 1
+  const int64_t pairs = (g.w - m) / 2, j = (m + pad) / 2;
+  split_columns2(in_row + m, q0 + j, q1 + j, pairs);
+  m += 2 * pairs;
+  if (m < g.w) q0[(m + pad) / 2] = in_row[m];  // the last column, without its pair
 }
 
 // From NHWC: each input row is [W][C]; read it once, contiguously, and scatter its channels to
@@ -241,7 +258,7 @@ void SparseConv::compute(int64_t count, Workspace& ws) const {
   });
 }
 
-void SparseConv::unpack(at::Tensor& y, int64_t first, int64_t count, const Workspace& ws) const {
+void SparseConv::unpack(at::Tensor& y, int64_t first, int64_t count, const Workspace& ws, FusedEpilogue e) const {
   const auto& g = g_;
   const float* src = ws.out.data();
   if (linear_) {
@@ -254,21 +271,24 @@ void SparseConv::unpack(at::Tensor& y, int64_t first, int64_t count, const Works
     for (int64_t u = begin; u < end; ++u) {
       const int64_t n = u / out_, o = u % out_;
       const float* from = src + o * g.row + n * g.hs * g.ws;
-      float* to = dst + ((first + n) * out_ + o) * g.oh * g.ow;
-      for (int64_t r = 0; r < g.oh; ++r) std::memcpy(to + r * g.ow, from + r * g.ws, sizeof(float) * g.ow);
+      const int64_t at = ((first + n) * out_ + o) * g.oh * g.ow;
+      const float* residual = e.residual ? e.residual + at : nullptr;
+      for (int64_t r = 0; r < g.oh; ++r)
+        finish_row(from + r * g.ws, residual ? residual + r * g.ow : nullptr, e.relu, dst + at + r * g.ow, g.ow);
     }
   });
 }
 
 int64_t SparseConv::chunk_first(int64_t c) const { return c * g_.n / g_.chunks; }
 
-void SparseConv::run_chunk(const at::Tensor& x, at::Tensor& y, int64_t first, int64_t count, Workspace& ws) const {
+void SparseConv::run_chunk(const at::Tensor& x, at::Tensor& y, int64_t first, int64_t count, Workspace& ws,
+                           FusedEpilogue e) const {
   pack(x, first, count, ws);
   compute(count, ws);
-  unpack(y, first, count, ws);
+  unpack(y, first, count, ws, e);
 }
 
-at::Tensor SparseConv::forward(const at::Tensor& x) {
+at::Tensor SparseConv::forward(const at::Tensor& x, const Epilogue& epilogue) {
   if (!x.device().is_cpu() || x.scalar_type() != at::kFloat)
     throw std::invalid_argument("sparse kernels run float32 inputs on the CPU");
   if (!supports(x.sizes()))
@@ -282,6 +302,12 @@ at::Tensor SparseConv::forward(const at::Tensor& x) {
   const bool nhwc = !linear_ && x.is_contiguous(at::MemoryFormat::ChannelsLast) && x.size(1) > 1;
   const auto in = linear_ || nhwc ? x : x.contiguous();
   auto y = linear_ ? at::empty({g.n, out_}) : at::empty({g.n, out_, g.oh, g.ow});
+  // A conv's output rows are copied out one by one anyway: the epilogue rides along when its
+  // residual is laid out as y. Otherwise (and for linear layers) it runs after, in place.
+  const auto& r = epilogue.residual;
+  const bool fuse = !linear_ && (!r.defined() || (r.sizes() == y.sizes() && r.is_contiguous() &&
+                                                  r.device().is_cpu() && r.scalar_type() == at::kFloat));
+  const FusedEpilogue fused{fuse && r.defined() ? r.data_ptr<float>() : nullptr, fuse && epilogue.relu};
   if (g.chunks > 1 && workspaces_.size() > 1) {
     // Chunks in parallel, one workspace per thread (the phases inside run on that thread). A
     // strided linear input is copied by ATen: the workers get the caller's inference mode.
@@ -289,12 +315,14 @@ at::Tensor SparseConv::forward(const at::Tensor& x) {
     at::parallel_for(0, g.chunks, 1, [&](int64_t begin, int64_t end) {
       at::ThreadLocalStateGuard same_mode(caller);
       auto& ws = workspaces_[static_cast<size_t>(at::get_thread_num()) % workspaces_.size()];
-      for (int64_t c = begin; c < end; ++c) run_chunk(in, y, chunk_first(c), chunk_first(c + 1) - chunk_first(c), ws);
+      for (int64_t c = begin; c < end; ++c)
+        run_chunk(in, y, chunk_first(c), chunk_first(c + 1) - chunk_first(c), ws, fused);
     });
   } else {
     for (int64_t c = 0; c < g.chunks; ++c)
-      run_chunk(in, y, chunk_first(c), chunk_first(c + 1) - chunk_first(c), workspaces_[0]);
+      run_chunk(in, y, chunk_first(c), chunk_first(c + 1) - chunk_first(c), workspaces_[0], fused);
   }
+  if (!fuse) apply_in_place(y, epilogue);
   return y;
 }
 

@@ -12,6 +12,8 @@
 /// computed and thrown away. A linear layer is the 1x1 conv of an [N, I, 1, 1] input: its planes
 /// are the transposed input and the run is the batch.
 
+#include "kernels/epilogue.hpp"
+
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -33,8 +35,10 @@ class SparseConv {
   SparseConv(const at::Tensor& weight, const at::Tensor& bias, ConvParams params = {});
 
   /// The layer's output for `x` ([N, I, H, W] for a conv, [N, I] for a linear layer; float32,
-  /// CPU), as a contiguous tensor. Throws std::invalid_argument for an input the weight cannot take.
-  at::Tensor forward(const at::Tensor& x);
+  /// CPU), as a contiguous tensor, with `epilogue` applied (fused into the output copy of a conv
+  /// when its residual is a contiguous float32 CPU tensor of the output's sizes). Throws
+  /// std::invalid_argument for an input the weight cannot take.
+  at::Tensor forward(const at::Tensor& x, const Epilogue& epilogue = {});
 
   /// Whether forward can take inputs of these sizes at all (index range, workspace size).
   bool supports(at::IntArrayRef input_sizes) const;
@@ -60,12 +64,19 @@ class SparseConv {
   Geometry geometry_for(int64_t n, int64_t h, int64_t w) const;
   void prepare(const Geometry& g);  // offsets and workspaces for g
   int64_t chunk_first(int64_t c) const;  // chunk c's first image (chunk_first(chunks) = n)
-  void run_chunk(const at::Tensor& x, at::Tensor& y, int64_t first, int64_t count, Workspace& ws) const;
+  // The epilogue as the output copy applies it: residual data in y's layout, or null.
+  struct FusedEpilogue {
+    const float* residual = nullptr;
+    bool relu = false;
+  };
+  void run_chunk(const at::Tensor& x, at::Tensor& y, int64_t first, int64_t count, Workspace& ws,
+                 FusedEpilogue e) const;
   void pack(const at::Tensor& x, int64_t first, int64_t count, Workspace& ws) const;
   void pack_row(const float* in_row, float* phase0, int64_t p) const;
+  void split_row2(const float* in_row, float* phase0) const;
   void pack_channels_last(const at::Tensor& x, int64_t first, int64_t count, Workspace& ws) const;
   void compute(int64_t count, Workspace& ws) const;
-  void unpack(at::Tensor& y, int64_t first, int64_t count, const Workspace& ws) const;
+  void unpack(at::Tensor& y, int64_t first, int64_t count, const Workspace& ws, FusedEpilogue e) const;
 
   int64_t out_ = 0, in_per_group_ = 0, kh_ = 1, kw_ = 1;
   ConvParams p_;

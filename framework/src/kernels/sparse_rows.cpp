@@ -84,6 +84,23 @@ void sparse_rows_narrow(const float* in, const int32_t* offset, const float* val
   }
 }
 
+// One loop per case, so each vectorises with nothing left to decide inside it. `v < 0 ? 0 : v`
+// keeps NaN, as ATen's relu does.
+PRUNELAB_ISA_CLONES
+void finish_row(const float* from, const float* residual, bool relu, float* to, int64_t n) {
+  if (residual && relu)
+    for (int64_t j = 0; j < n; ++j) {
+      const float v = from[j] + residual[j];
+      to[j] = v < 0 ? 0.0f : v;
+    }
+  else if (residual)
+    for (int64_t j = 0; j < n; ++j) to[j] = from[j] + residual[j];
+  else if (relu)
+    for (int64_t j = 0; j < n; ++j) to[j] = from[j] < 0 ? 0.0f : from[j];
+  else
+    std::memcpy(to, from, sizeof(float) * n);
+}
+
 namespace {
 #if defined(__GNUC__) && !defined(__clang__)
 typedef float Vec8 __attribute__((vector_size(32), aligned(4)));
@@ -115,6 +132,27 @@ __attribute__((always_inline)) inline void transpose_8x8(const float* s, int64_t
 constexpr int64_t kBlock = 8;
 #endif
 }  // namespace
+
+PRUNELAB_ISA_CLONES
+void split_columns2(const float* from, float* to0, float* to1, int64_t n) {
+  int64_t j = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+  // Eight pairs at a time: two loads, an even and an odd shuffle, two stores.
+  const Index8 even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = {1, 3, 5, 7, 9, 11, 13, 15};
+  for (; j + 8 <= n; j += 8) {
+    Vec8 a, b;
+    std::memcpy(&a, from + 2 * j, sizeof a);
+    std::memcpy(&b, from + 2 * j + 8, sizeof b);
+    const Vec8 e = __builtin_shuffle(a, b, even), o = __builtin_shuffle(a, b, odd);
+    std::memcpy(to0 + j, &e, sizeof e);
+    std::memcpy(to1 + j, &o, sizeof o);
+  }
+#endif
+  for (; j < n; ++j) {
+    to0[j] = from[2 * j];
+    to1[j] = from[2 * j + 1];
+  }
+}
 
 PRUNELAB_ISA_CLONES
 void transpose(const float* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst, int64_t dst_stride) {

@@ -20,6 +20,13 @@ void sparse_rows_tile(const float* in, const int32_t* offset, const float* value
 void sparse_rows_narrow(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias,
                         float* out, int64_t width);
 
+/// to[j] = from[j] + residual[j] (residual may be null), then max(0, .) if `relu`, for j < n: the
+/// copy that writes a sparse conv's output row, with the layer's epilogue fused into it.
+void finish_row(const float* from, const float* residual, bool relu, float* to, int64_t n);
+
+/// The two column phases of a stride-2 row: to0[j] = from[2j], to1[j] = from[2j + 1], j < n.
+void split_columns2(const float* from, float* to0, float* to1, int64_t n);
+
 /// dst[j * dst_stride + i] = src[i * src_stride + j] for i in [0, rows), j in [0, cols): the
 /// transposes into and out of a linear layer's planes, in 8x8 register blocks (several times
 /// faster here than ATen's copy of a transposed view).

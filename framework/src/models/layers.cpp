@@ -1,5 +1,7 @@
 #include "models/layers.hpp"
 
+#include <c10/core/GradMode.h>
+
 #include <torch/nn/functional/conv.h>
 #include <torch/nn/functional/linear.h>
 #include <torch/nn/init.h>
@@ -22,8 +24,13 @@ Conv2dLayerImpl::Conv2dLayerImpl(const ConvSpec& spec) : spec_(spec) {
   if (spec.bias) bias = register_parameter("bias", torch::zeros({spec.out}));
 }
 
-at::Tensor PrunableLayerImpl::forward(const at::Tensor& x) {
-  return finish(x, kernel ? kernel->forward(x) : dense_forward(x));
+at::Tensor PrunableLayerImpl::forward(const at::Tensor& x, const kernels::Epilogue& epilogue) {
+  if (epilogue.empty() || hook || at::GradMode::is_enabled())
+    return kernels::applied(finish(x, kernel ? kernel->forward(x) : dense_forward(x)), epilogue);
+  if (kernel) return finish(x, kernel->forward(x, epilogue));
+  auto y = dense_forward(x);
+  kernels::apply_in_place(y, epilogue);
+  return finish(x, std::move(y));
 }
 
 at::Tensor Conv2dLayerImpl::dense_forward(const at::Tensor& x) {

@@ -19,8 +19,12 @@ class PrunableLayerImpl : public torch::nn::Module {
  public:
   using Hook = std::function<void(const at::Tensor& input, const at::Tensor& output)>;
 
-  /// The layer's output: by `kernel` when one is set (sparse execution), else dense_forward.
-  at::Tensor forward(const at::Tensor& x);
+  /// The layer's output: by `kernel` when one is set (sparse execution), else dense_forward;
+  /// then `epilogue` (what the network does next: residual add, ReLU). Without autograd and
+  /// without a hook, nobody sees the layer's own output, so the epilogue runs in place (fused
+  /// into a sparse kernel's output copy); otherwise the hook sees the output and the epilogue
+  /// makes new tensors.
+  at::Tensor forward(const at::Tensor& x, const kernels::Epilogue& epilogue = {});
   virtual at::Tensor dense_forward(const at::Tensor& x) = 0;
   virtual LayerKind kind() const = 0;
   /// MACs each weight costs per sample (output positions of a conv, 1 for a linear layer).

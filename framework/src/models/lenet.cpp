@@ -13,8 +13,8 @@ LeNet300::LeNet300(const InputShape& s) {
 }
 
 at::Tensor LeNet300::forward(const at::Tensor& x) {
-  auto h = at::relu(fc1_->forward(x.flatten(1)));
-  h = at::relu(fc2_->forward(h));
+  auto h = fc1_->forward(x.flatten(1), kernels::Epilogue::relu_only());
+  h = fc2_->forward(h, kernels::Epilogue::relu_only());
   return fc3_->forward(h);
 }
 
@@ -35,14 +35,14 @@ LeNet5::LeNet5(const InputShape& s) {
 }
 
 at::Tensor LeNet5::features(const at::Tensor& x) {
-  auto h = at::max_pool2d(at::relu(conv1_->forward(x)), {2, 2});
-  h = at::max_pool2d(at::relu(conv2_->forward(h)), {2, 2});
+  auto h = at::max_pool2d(conv1_->forward(x, kernels::Epilogue::relu_only()), {2, 2});
+  h = at::max_pool2d(conv2_->forward(h, kernels::Epilogue::relu_only()), {2, 2});
   return h.flatten(1);
 }
 
 at::Tensor LeNet5::forward(const at::Tensor& x) {
-  auto h = at::relu(fc1_->forward(features(x)));
-  h = at::relu(fc2_->forward(h));
+  auto h = fc1_->forward(features(x), kernels::Epilogue::relu_only());
+  h = fc2_->forward(h, kernels::Epilogue::relu_only());
   return fc3_->forward(h);
 }
 

@@ -26,10 +26,16 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride) {
 }
 
 at::Tensor BasicBlock::forward(const at::Tensor& x) {
-  const auto norm = [&](const auto& bn, const at::Tensor& t) { return bn_folded ? t : bn->forward(t); };
-  auto h = at::relu(norm(bn1, conv1->forward(x)));
-  h = norm(bn2, conv2->forward(h));
-  auto identity = shortcut ? norm(shortcut_bn, shortcut->forward(x)) : x;
+  if (bn_folded) {
+    // Nothing between a conv and what follows it: the ReLU and the residual add go to the conv
+    // as its epilogue (fused into a sparse kernel's output, in place otherwise).
+    auto h = conv1->forward(x, kernels::Epilogue::relu_only());
+    auto identity = shortcut ? shortcut->forward(x) : x;
+    return conv2->forward(h, {identity, /*relu=*/true});
+  }
+  auto h = at::relu(bn1->forward(conv1->forward(x)));
+  h = bn2->forward(conv2->forward(h));
+  auto identity = shortcut ? shortcut_bn->forward(shortcut->forward(x)) : x;
   return at::relu(h + identity);
 }
 
@@ -82,8 +88,7 @@ bool CifarResNet::set_batchnorm_folded(bool folded) {
 }
 
 at::Tensor CifarResNet::forward(const at::Tensor& x) {
-  auto stem = conv_->forward(x);
-  auto h = at::relu(bn_folded_ ? stem : bn_->forward(stem));
+  auto h = bn_folded_ ? conv_->forward(x, kernels::Epilogue::relu_only()) : at::relu(bn_->forward(conv_->forward(x)));
   for (auto& block : blocks_) h = block->forward(h);
   return fc_->forward(h.mean({2, 3}));
 }
