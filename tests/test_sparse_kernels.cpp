@@ -115,6 +115,25 @@ TEST(SparseLinear, EqualsDenseLinearAtEveryBatch) {
   EXPECT_LT(relative_max_diff(sparse.forward(xr), at::linear(xr, weight, bias)), kernels::kSparseTolerance);
 }
 
+// Every ISA's tile kernel (the machine runs only its widest): out[j] = bias + sum_k v[k] * in[off[k] + j].
+TEST(SparseRows, EveryTileKernelOfThisMachineSumsItsRow) {
+  at::manual_seed(4);
+  const auto in = at::randn({4096});
+  const auto offsets = at::randint(0, 4096 - kernels::kTile, {37}).to(at::kInt);
+  const auto values = at::randn({37});
+  for (int64_t nnz : {0, 1, 2, 37}) {
+    auto want = at::full({kernels::kTile}, 0.5f);
+    for (int64_t k = 0; k < nnz; ++k)
+      want += values[k] * in.narrow(0, offsets[k].item<int>(), kernels::kTile);
+    for (const auto& [isa, kernel] : kernels::tile_kernels_here()) {
+      auto got = at::empty({kernels::kTile});
+      kernel(in.data_ptr<float>(), offsets.data_ptr<int32_t>(), values.data_ptr<float>(), nnz, 0.5f,
+             got.data_ptr<float>());
+      EXPECT_LT(relative_max_diff(got, want), kernels::kSparseTolerance) << isa << ", " << nnz << " nonzeros";
+    }
+  }
+}
+
 // The transposes into and out of a linear layer's planes: whole 8x8 blocks, the edges around
 // them, and strides wider than the rows.
 TEST(SparseLinear, TransposeMovesEveryElement) {

@@ -11,31 +11,27 @@
 namespace prunelab::kernels {
 
 namespace {
-// 16 floats; aligned(4) so loads from any float address are allowed (the input runs start at
-// arbitrary offsets).
+// 16 and 8 floats; aligned(4) so loads from any float address are allowed (the input runs start
+// at arbitrary offsets).
 typedef float Vec16 __attribute__((vector_size(64), aligned(4)));
+typedef float Vec8 __attribute__((vector_size(32), aligned(4)));
 
-inline Vec16 load(const float* p) {
-  Vec16 v;
+template <class V>
+inline V load(const float* p) {
+  V v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store(float* p, const Vec16& v) { std::memcpy(p, &v, sizeof v); }
-}  // namespace
+template <class V>
+inline void store(float* p, const V& v) {
+  std::memcpy(p, &v, sizeof v);
+}
 
-// GCC builds one copy per ISA and picks at load time; other compilers (clang for the sanitizer
-// and fuzz builds) get the portable copy.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define PRUNELAB_ISA_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define PRUNELAB_ISA_CLONES
-#endif
-
-// Two accumulator sets (even and odd nonzeros) give eight independent FMA chains: enough to hide
-// the FMA latency, and the tile's outputs never leave the registers while the row is summed.
-PRUNELAB_ISA_CLONES
-void sparse_rows_tile(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias,
-                      float* out) {
+// A tile as four 16-float vectors (AVX-512 has 32 registers): two accumulator sets (even and odd
+// nonzeros) give eight independent FMA chains, enough to hide the FMA latency, and the tile's
+// outputs never leave the registers while the row is summed.
+__attribute__((always_inline)) inline void tile_of_16s(const float* in, const int32_t* offset, const float* value,
+                                                       int64_t nnz, float bias, float* out) {
   Vec16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
   Vec16 b0 = {}, b1 = {}, b2 = {}, b3 = {};
   int64_t k = 0;
@@ -43,28 +39,107 @@ void sparse_rows_tile(const float* in, const int32_t* offset, const float* value
     const float* p = in + offset[k];
     const float* q = in + offset[k + 1];
     const float v = value[k], w = value[k + 1];
-    a0 += v * load(p);
-    a1 += v * load(p + 16);
-    a2 += v * load(p + 32);
-    a3 += v * load(p + 48);
-    b0 += w * load(q);
-    b1 += w * load(q + 16);
-    b2 += w * load(q + 32);
-    b3 += w * load(q + 48);
+    a0 += v * load<Vec16>(p);
+    a1 += v * load<Vec16>(p + 16);
+    a2 += v * load<Vec16>(p + 32);
+    a3 += v * load<Vec16>(p + 48);
+    b0 += w * load<Vec16>(q);
+    b1 += w * load<Vec16>(q + 16);
+    b2 += w * load<Vec16>(q + 32);
+    b3 += w * load<Vec16>(q + 48);
   }
   if (k < nnz) {
     const float* p = in + offset[k];
     const float v = value[k];
-    a0 += v * load(p);
-    a1 += v * load(p + 16);
-    a2 += v * load(p + 32);
-    a3 += v * load(p + 48);
+    a0 += v * load<Vec16>(p);
+    a1 += v * load<Vec16>(p + 16);
+    a2 += v * load<Vec16>(p + 32);
+    a3 += v * load<Vec16>(p + 48);
   }
   store(out, (a0 + b0) + bias);
   store(out + 16, (a1 + b1) + bias);
   store(out + 32, (a2 + b2) + bias);
   store(out + 48, (a3 + b3) + bias);
 }
+
+// The same tile as eight 8-float vectors, for AVX2 and older (16 registers: one accumulator set,
+// still eight chains). The 16-float code there would be split by the compiler through memory:
+// measured 17x slower.
+[[maybe_unused]] __attribute__((always_inline)) inline void tile_of_8s(const float* in, const int32_t* offset, const float* value,
+                                                      int64_t nnz, float bias, float* out) {
+  Vec8 a0 = {}, a1 = {}, a2 = {}, a3 = {}, a4 = {}, a5 = {}, a6 = {}, a7 = {};
+  for (int64_t k = 0; k < nnz; ++k) {
+    const float* p = in + offset[k];
+    const float v = value[k];
+    a0 += v * load<Vec8>(p);
+    a1 += v * load<Vec8>(p + 8);
+    a2 += v * load<Vec8>(p + 16);
+    a3 += v * load<Vec8>(p + 24);
+    a4 += v * load<Vec8>(p + 32);
+    a5 += v * load<Vec8>(p + 40);
+    a6 += v * load<Vec8>(p + 48);
+    a7 += v * load<Vec8>(p + 56);
+  }
+  store(out, a0 + bias);
+  store(out + 8, a1 + bias);
+  store(out + 16, a2 + bias);
+  store(out + 24, a3 + bias);
+  store(out + 32, a4 + bias);
+  store(out + 40, a5 + bias);
+  store(out + 48, a6 + bias);
+  store(out + 56, a7 + bias);
+}
+}  // namespace
+
+// GCC builds one copy per ISA and picks at load time; other compilers (clang for the sanitizer
+// and fuzz builds) get the portable copy.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define PRUNELAB_ISA_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+
+// The tile kernel's vector width differs per ISA, so it is picked by hand rather than cloned.
+namespace {
+__attribute__((target("avx512f"))) void tile_avx512(const float* in, const int32_t* offset, const float* value,
+                                                    int64_t nnz, float bias, float* out) {
+  tile_of_16s(in, offset, value, nnz, bias, out);
+}
+__attribute__((target("avx2,fma"))) void tile_avx2(const float* in, const int32_t* offset, const float* value,
+                                                   int64_t nnz, float bias, float* out) {
+  tile_of_8s(in, offset, value, nnz, bias, out);
+}
+void tile_x86_64(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias, float* out) {
+  tile_of_8s(in, offset, value, nnz, bias, out);
+}
+TileKernel pick_tile_kernel() {
+  __builtin_cpu_init();  // may run before libgcc's own initialiser
+  if (__builtin_cpu_supports("avx512f")) return tile_avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return tile_avx2;
+  return tile_x86_64;
+}
+const TileKernel tile_kernel = pick_tile_kernel();
+}  // namespace
+
+void sparse_rows_tile(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias,
+                      float* out) {
+  tile_kernel(in, offset, value, nnz, bias, out);
+}
+
+std::vector<std::pair<std::string, TileKernel>> tile_kernels_here() {
+  __builtin_cpu_init();
+  std::vector<std::pair<std::string, TileKernel>> k = {{"x86-64", tile_x86_64}};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) k.emplace_back("avx2", tile_avx2);
+  if (__builtin_cpu_supports("avx512f")) k.emplace_back("avx512f", tile_avx512);
+  return k;
+}
+#else
+#define PRUNELAB_ISA_CLONES
+
+void sparse_rows_tile(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias,
+                      float* out) {
+  tile_of_16s(in, offset, value, nnz, bias, out);
+}
+
+std::vector<std::pair<std::string, TileKernel>> tile_kernels_here() { return {{"portable", sparse_rows_tile}}; }
+#endif
 
 PRUNELAB_ISA_CLONES
 void sparse_rows_narrow(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias,
@@ -103,7 +178,6 @@ void finish_row(const float* from, const float* residual, bool relu, float* to, 
 
 namespace {
 #if defined(__GNUC__) && !defined(__clang__)
-typedef float Vec8 __attribute__((vector_size(32), aligned(4)));
 typedef int Index8 __attribute__((vector_size(32)));
 
 // One 8x8 block through registers: three rounds of shuffles, each pairing rows at distance 1, 2

@@ -6,6 +6,9 @@
 /// chosen when the library loads, so a portable build still uses the machine's vectors.
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace prunelab::kernels {
 
@@ -15,6 +18,11 @@ constexpr int64_t kTile = 64;
 /// out[j] = bias + sum_k value[k] * in[offset[k] + j] for j in [0, kTile).
 void sparse_rows_tile(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias,
                       float* out);
+
+/// The tile kernels this machine can run, by ISA (sparse_rows_tile uses the widest): tests run
+/// each, since the machine picks only one.
+using TileKernel = void (*)(const float*, const int32_t*, const float*, int64_t, float, float*);
+std::vector<std::pair<std::string, TileKernel>> tile_kernels_here();
 
 /// The same for j in [0, width), width < kTile, without reading past in[offset[k] + width - 1].
 void sparse_rows_narrow(const float* in, const int32_t* offset, const float* value, int64_t nnz, float bias,
