@@ -400,14 +400,15 @@ sparse_speed_section() {  # accuracy vs measured speed-up with the sparse kernel
   # Written from results/published/sparse-speed.db; rewrite them when the grid changes.
   cat <<'TEXT'
 Findings (one seed; the dense model reaches 91.08 % after its 2 epochs, so accuracies are lower than in
-granularity.yaml). Irregular sparsity is now worth real speed: at batch 1 element pruning measures
-1.33 / 1.65 / 2.14 / 2.60 / 3.49× at 50 / 70 / 80 / 90 / 95 %, vector and kernel pruning 2.77× and 2.64×
-at 90 %, 2:4 1.31× (on dense kernels all of these were 1.00×). At batch 64 the sparse kernels pay only
-from 80–90 %: element 1.08× at 80 %, 1.51× at 90 %, 1.97× at 95 %; below that the whole-model check keeps
-dense kernels (0 sparse layers, 0.97–1.03×). On this CPU channel pruning is still the better trade at
-batch 64 (50 % of the inner channels: 1.44× at 89.25 %; coupled 50 %: 2.60× at 84.78 %, against element
-90 %: 1.51× at 79.85 %); at batch 1 element 80 % (2.14× at 86.67 %) beats coupled channel 50 % (2.02× at
-84.78 %). Every sparse layer's output was within 9e-7 (relative) of its dense output.
+granularity.yaml; rerun after the second kernel pass of 2026-12-01 with the same accuracies, bit for bit).
+Irregular sparsity is worth real speed: at batch 1 element pruning measures 1.34 / 1.69 / 2.23 / 3.29 /
+3.73× at 50 / 70 / 80 / 90 / 95 %, vector and kernel pruning 3.32× and 3.14× at 90 %, 2:4 1.35× (on
+dense kernels all of these were 1.00×). At batch 64 the sparse kernels pay from 80–90 %: element 1.16× at
+80 %, 1.55× at 90 %, 2.00× at 95 %, vector 1.71× and kernel 1.79× at 90 %; below that the whole-model
+check mostly keeps dense kernels (0.96–1.03×). On this CPU channel pruning is still the better trade at
+batch 64 (coupled 50 %: 2.49× at 84.78 %, against element 90 %: 1.55× at 79.85 %); at batch 1 element
+80 % (2.23× at 86.67 %) beats coupled channel 50 % (2.04× at 84.78 %). Every sparse layer's output was
+within 8e-7 (relative) of its dense output.
 TEXT
   echo
   "$RUNNER" query "$db" "SELECT COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
