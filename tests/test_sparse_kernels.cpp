@@ -250,11 +250,12 @@ TEST(SparseExecution, ResNet20OnTwoThreadsGivesItsDenseOutputs) {
   kernels::SparseConv sparse(w, {}, {1, 1, 1, 1});
   EXPECT_LT(relative_max_diff(sparse.forward(x), at::conv2d(x, w, {}, 1, 1)), kernels::kSparseTolerance);
   // A linear layer's chunks: a strided input copies with ATen ops on the worker threads, under
-  // inference mode; a contiguous one is transposed by each worker.
+  // inference mode; a contiguous one, and one with gaps between its rows (each chunk starts at
+  // its first row times the row stride), are transposed by each worker.
   c10::InferenceMode guard;
   auto fc = sparsify(at::randn({300, 784}), 0.05);
   kernels::SparseConv sparse_fc(fc, {});
-  for (const auto& xs : {at::randn({784, 256}).t(), at::randn({256, 784})})
+  for (const auto& xs : {at::randn({784, 256}).t(), at::randn({256, 784}), at::randn({256, 800}).narrow(1, 5, 784)})
     EXPECT_LT(relative_max_diff(sparse_fc.forward(xs), at::linear(xs, fc)), kernels::kSparseTolerance);
 }
 
