@@ -1,5 +1,7 @@
 #include "kernels/measured_choice.hpp"
 
+#include "core/median.hpp"
+
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
@@ -16,12 +18,6 @@ namespace {
 constexpr int kTimedPasses = 5;
 // A difference this large is a kernel bug, not rounding: the run fails rather than time it.
 constexpr double kBugTolerance = 1e-3;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 template <class F>
 double time_ms(F&& f) {

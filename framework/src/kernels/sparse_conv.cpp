@@ -108,16 +108,19 @@ SparseConv::Geometry SparseConv::geometry_for(int64_t n, int64_t h, int64_t w) c
   return g;
 }
 
-bool SparseConv::supports(at::IntArrayRef sizes) const {
+std::optional<SparseConv::Geometry> SparseConv::geometry_of(at::IntArrayRef sizes) const {
   const int64_t channels = in_per_group_ * p_.groups;
-  if (linear_ ? sizes.size() != 2 : sizes.size() != 4) return false;
-  if (sizes[1] != channels || sizes[0] < 1) return false;
+  if (linear_ ? sizes.size() != 2 : sizes.size() != 4) return std::nullopt;
+  if (sizes[1] != channels || sizes[0] < 1) return std::nullopt;
   const auto g = linear_ ? geometry_for(sizes[0], 1, 1) : geometry_for(sizes[0], sizes[2], sizes[3]);
-  if (g.oh < 1 || g.ow < 1) return false;
+  if (g.oh < 1 || g.ow < 1) return std::nullopt;
   // Offsets are 32-bit; workspaces above 1 GiB are not worth a layer's speed-up.
   constexpr int64_t kMaxFloats = int64_t{1} << 28;
-  return g.input_floats < kMaxFloats && out_ * g.row < kMaxFloats;
+  if (g.input_floats >= kMaxFloats || out_ * g.row >= kMaxFloats) return std::nullopt;
+  return g;
 }
+
+bool SparseConv::supports(at::IntArrayRef sizes) const { return geometry_of(sizes).has_value(); }
 
 void SparseConv::prepare(const Geometry& g) {
   const size_t threads = static_cast<size_t>(std::max(1, at::get_num_threads()));
@@ -291,11 +294,12 @@ void SparseConv::run_chunk(const at::Tensor& x, at::Tensor& y, int64_t first, in
 at::Tensor SparseConv::forward(const at::Tensor& x, const Epilogue& epilogue) {
   if (!x.device().is_cpu() || x.scalar_type() != at::kFloat)
     throw std::invalid_argument("sparse kernels run float32 inputs on the CPU");
-  if (!supports(x.sizes()))
+  const auto geometry = geometry_of(x.sizes());
+  if (!geometry)
     throw std::invalid_argument(fmt::format("sparse {} cannot take an input of sizes {}", linear_ ? "linear" : "conv",
                                             fmt::join(x.sizes(), "x")));
   std::lock_guard<std::mutex> lock(mutex_);
-  prepare(linear_ ? geometry_for(x.size(0), 1, 1) : geometry_for(x.size(0), x.size(2), x.size(3)));
+  prepare(*geometry);
   const auto& g = g_;
   // Outputs are NCHW whatever the input: a row copy out, and a row copy into the next sparse
   // layer's planes (NHWC in and out would cost a transpose at both ends of every layer).

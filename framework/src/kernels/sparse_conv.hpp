@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,8 @@ class SparseConv {
     std::vector<float> in, out;
   };
   Geometry geometry_for(int64_t n, int64_t h, int64_t w) const;
+  // The geometry of an input of these sizes, or none when forward cannot take it.
+  std::optional<Geometry> geometry_of(at::IntArrayRef sizes) const;
   void prepare(const Geometry& g);  // offsets and workspaces for g
   int64_t chunk_first(int64_t c) const;  // chunk c's first image (chunk_first(chunks) = n)
   // The epilogue as the output copy applies it: residual data in y's layout, or null.

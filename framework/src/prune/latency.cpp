@@ -1,5 +1,6 @@
 #include "prune/latency.hpp"
 
+#include "core/median.hpp"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -12,12 +13,6 @@
 namespace prunelab {
 
 namespace {
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 double timed_forward(Model& net, const at::Tensor& x, c10::Device device) {
   const auto t0 = std::chrono::steady_clock::now();
   auto y = net.forward(x);
