@@ -21,12 +21,17 @@ first_id() {  # the first value of a one-column `runner query` table, if it is a
   sed -n 3p | tr -d ' ' | grep -E '^[0-9]+$' || true
 }
 
+open_section() {  # open_section NAME: sets db to experiments/NAME.yaml's database and prints the
+  # section heading; without that database, says so on stderr and fails (the caller returns)
+  db="$(db_path "$1")"
+  [ -f "$db" ] || { echo "skipping $1: $db not found" >&2; return 1; }
+  echo "## \`experiments/$1.yaml\`"
+  echo
+}
+
 section() {  # section NAME: the tables and charts of results/NAME.db
   local name="$1" db
-  db="$(db_path "$1")"
-  [ -f "$db" ] || { echo "skipping $name: $db not found" >&2; return; }
-  echo "## \`experiments/$name.yaml\`"
-  echo
+  open_section "$name" || return 0
   "$RUNNER" query "$db" "SELECT model || ' on ' || dataset AS setting, COUNT(*) AS runs,
       SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
       ROUND((julianday(MAX(finished_at)) - julianday(MIN(started_at))) * 1440, 1) AS wall_min_first_start_to_last_finish,
@@ -77,10 +82,7 @@ section() {  # section NAME: the tables and charts of results/NAME.db
 
 criteria_section() {  # the criteria comparison: one row per criterion and schedule
   local db
-  db="$(db_path criteria)"
-  [ -f "$db" ] || { echo "skipping criteria: $db not found" >&2; return; }
-  echo "## \`experiments/criteria.yaml\`"
-  echo
+  open_section criteria || return 0
   "$RUNNER" query "$db" "SELECT granularity, COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
       ROUND(SUM(wall_s) / 60, 1) AS summed_run_min FROM runs GROUP BY 1" | sed 's/^/    /'
   echo
@@ -124,10 +126,7 @@ criteria_winners() {  # which criterion keeps the most accuracy where (means ove
 
 ratio_section() {  # how much to prune per layer: uniform vs non-uniform policies
   local db
-  db="$(db_path ratio)"
-  [ -f "$db" ] || { echo "skipping ratio: $db not found" >&2; return; }
-  echo "## \`experiments/ratio.yaml\`"
-  echo
+  open_section ratio || return 0
   "$RUNNER" query "$db" "SELECT granularity, COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
       ROUND(SUM(wall_s) / 60, 1) AS summed_run_min, MAX(threads) AS threads FROM runs GROUP BY 1" | sed 's/^/    /'
   echo
@@ -186,11 +185,8 @@ run_figure() {
 
 recalibration_section() {  # prune-only with BatchNorm statistics re-estimated, next to criteria.yaml's
   local db crit
-  db="$(db_path recalibration)"
+  open_section recalibration || return 0
   crit="$(db_path criteria)"
-  [ -f "$db" ] || { echo "skipping recalibration: $db not found" >&2; return; }
-  echo "## \`experiments/recalibration.yaml\`"
-  echo
   echo "Prune only, uniform ratios, with the BatchNorm running statistics re-estimated on 20 training"
   echo "batches after pruning (\`finetune.recalibrate_bn: 20\`). The same runs without it are the"
   echo "\`one_shot(epochs=0)\` rows of \`experiments/criteria.yaml\` (same dense models and masks), repeated"
@@ -211,10 +207,7 @@ recalibration_section() {  # prune-only with BatchNorm statistics re-estimated, 
 
 granularity_section() {  # the granularity axis: accuracy next to compression and speed-ups
   local db
-  db="$(db_path granularity)"
-  [ -f "$db" ] || { echo "skipping granularity: $db not found" >&2; return; }
-  echo "## \`experiments/granularity.yaml\`"
-  echo
+  open_section granularity || return 0
   "$RUNNER" query "$db" "SELECT COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
       ROUND((julianday(MAX(finished_at)) - julianday(MIN(started_at))) * 1440, 1) AS wall_min,
       MAX(threads) AS threads FROM runs" | sed 's/^/    /'
@@ -282,10 +275,7 @@ granularity_section() {  # the granularity axis: accuracy next to compression an
 
 schedules_section() {  # how pruning and fine-tuning interleave, under two budget rules
   local db
-  db="$(db_path schedules)"
-  [ -f "$db" ] || { echo "skipping schedules: $db not found" >&2; return; }
-  echo "## \`experiments/schedules.yaml\`"
-  echo
+  open_section schedules || return 0
   "$RUNNER" query "$db" "SELECT COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
       ROUND((julianday(MAX(finished_at)) - julianday(MIN(started_at))) * 1440, 1) AS wall_min,
       COUNT(DISTINCT seed) AS seeds FROM runs" | sed 's/^/    /'
@@ -320,10 +310,7 @@ schedules_section() {  # how pruning and fine-tuning interleave, under two budge
 
 mobilenet_section() {  # channel pruning of a TorchScript MobileNetV2-style network
   local db
-  db="$(db_path mobilenet)"
-  [ -f "$db" ] || { echo "skipping mobilenet: $db not found" >&2; return; }
-  echo "## \`experiments/mobilenet.yaml\`"
-  echo
+  open_section mobilenet || return 0
   echo "A MobileNetV2-style network written in Python (\`scripts/export_mobilenet.py\`: stem conv, eight"
   echo "inverted residual blocks, 1×1 head conv, 152 k parameters) loaded as TorchScript; its channel groups"
   echo "come from the graph. \`channel\` (inner scope) prunes every block's expand channels, the depthwise"
@@ -384,10 +371,7 @@ TEXT
 
 sparse_speed_section() {  # accuracy vs measured speed-up with the sparse kernels, every granularity
   local db
-  db="$(db_path sparse-speed)"
-  [ -f "$db" ] || { echo "skipping sparse-speed: $db not found" >&2; return; }
-  echo "## \`experiments/sparse-speed.yaml\`"
-  echo
+  open_section sparse-speed || return 0
   echo "What each granularity's sparsity is worth at inference (issue 18): ResNet-20 on Fashion-MNIST,"
   echo "magnitude, uniform ratios, one-shot + 0.25 epoch fine-tuning (one seed, 2 dense epochs: a short"
   echo "companion of \`experiments/granularity.yaml\`, whose databases are not on this machine), timed as"
