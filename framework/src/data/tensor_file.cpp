@@ -3,6 +3,7 @@
 // images uint8 or float32 [N, C, H, W] (or [N, H, W]: one channel), labels int64 [N], and
 // optionally 'classes': int. Read with LibTorch's unpickler (torch::pickle_load), which builds
 // tensors and plain values only: no Python, and no code from the file is run.
+#include "core/zip_check.hpp"
 #include "data/readers.hpp"
 
 #include <ATen/ATen.h>
@@ -53,16 +54,20 @@ std::string python_kind(const c10::IValue& v) {
   return v.tagKind();
 }
 
+constexpr const char* kWriteHint =
+    "write it with torch.save({'images': images, 'labels': labels}, path) (PyTorch 1.6 or later, the default zip format)";
+
 TensorFile parse(const std::string& path, const std::vector<uint8_t>& bytes) {
+  // LibTorch's reader skips the CRC check: a damaged archive is refused before it is unpickled.
+  require_intact(check_zip({reinterpret_cast<const char*>(bytes.data()), bytes.size()}), path,
+                 "file torch.save writes", std::string("; ") + kWriteHint);
   c10::IValue value;
   try {
     value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
   } catch (const std::exception& e) {
     std::string why = e.what();
     why = why.substr(0, why.find('\n'));
-    throw std::runtime_error(fmt::format(
-        "'{}' is not a file torch.save writes ({}); write it with torch.save({{'images': images, 'labels': labels}}, "
-        "path) (PyTorch 1.6 or later, the default zip format)", path, why));
+    throw std::runtime_error(fmt::format("'{}' is not a file torch.save writes ({}); {}", path, why, kWriteHint));
   }
   if (!value.isGenericDict())
     throw std::runtime_error(fmt::format("'{}' holds a {}, expected a dict {{'images': tensor, 'labels': tensor}}", path,

@@ -1,5 +1,6 @@
 #include "models/builtin_model.hpp"
 
+#include "core/zip_check.hpp"
 #include "models/fold_bn.hpp"
 
 #include <ATen/ATen.h>
@@ -167,6 +168,7 @@ void BuiltinModel::save(const std::string& path, const std::string& metadata) {
 
 std::unique_ptr<BuiltinModel> BuiltinModel::load(const std::string& path, const c10::Device& device,
                                                  std::string* metadata) {
+  require_intact(check_zip_file(path), path, "model file");  // LibTorch's reader skips the CRC check
   torch::serialize::InputArchive archive;
   archive.load_from(path, device);
   c10::IValue arch, shape, meta;

@@ -1,5 +1,7 @@
 #include "models/model.hpp"
 
+#include "core/zip_check.hpp"
+
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
@@ -139,6 +141,7 @@ void save_state(Model& model, const std::string& path) {
 }
 
 void load_state(Model& model, const std::string& path, const c10::Device& device) {
+  require_intact(check_zip_file(path), path, "saved model state");
   torch::serialize::InputArchive archive;
   archive.load_from(path, device);
   read_state(model, archive, path);

@@ -1,6 +1,7 @@
 #include "models/torchscript_model.hpp"
 
 #include "core/errors.hpp"
+#include "core/zip_check.hpp"
 #include "models/channel_analysis.hpp"
 #include "models/jit_layer_ops.hpp"
 
@@ -280,17 +281,19 @@ std::string read_file(const std::string& path) {
 }
 
 constexpr const char* kMetadataFile = "prunelab_metadata.json";
+constexpr const char* kSaveHint =
+    "save a module with torch.jit.script(model).save(path) or torch.jit.trace(...).save(path)";
 constexpr const char* kShapeFile = "prunelab_shape";
 
 torch::jit::Module load_module(const std::string& bytes, const std::string& path, torch::jit::ExtraFilesMap* extra) {
+  // LibTorch's parser can crash on a damaged archive: nothing reaches it unchecked.
+  require_intact(check_zip(bytes), path, "TorchScript file", std::string("; ") + kSaveHint);
   std::istringstream in(bytes);
   torch::jit::ExtraFilesMap none;
   try {
     return torch::jit::load(in, at::kCPU, extra ? *extra : none);
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("'{}' is not a TorchScript file ({}); save a module with "
-                                         "torch.jit.script(model).save(path) or torch.jit.trace(...).save(path)",
-                                         path, one_line(e)));
+    throw std::runtime_error(fmt::format("'{}' is not a TorchScript file ({}); {}", path, one_line(e), kSaveHint));
   }
 }
 

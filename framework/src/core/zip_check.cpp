@@ -1,0 +1,224 @@
+#include "core/zip_check.hpp"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <fcntl.h>
+#include <optional>
+#include <stdexcept>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace prunelab {
+
+namespace {
+// Record signatures and sizes of the zip format (APPNOTE.TXT), and miniz's search window for the
+// end record (its longest comment plus the record), mirrored so both find the same record.
+constexpr uint32_t kLocalSig = 0x04034b50, kCentralSig = 0x02014b50, kEndSig = 0x06054b50;
+constexpr uint32_t kZip64EndSig = 0x06064b50, kZip64LocatorSig = 0x07064b50;
+constexpr uint64_t kLocalSize = 30, kCentralSize = 46, kEndSize = 22, kZip64LocatorSize = 20, kZip64EndSize = 56;
+constexpr uint64_t kEndSearch = 0xFFFF + kEndSize;
+constexpr uint32_t kSaturated32 = 0xFFFFFFFF;
+
+struct Damaged {
+  std::string why;
+};
+
+// Little-endian reads, bounds-checked: a read past the end is a cut-short archive.
+class Bytes {
+ public:
+  explicit Bytes(std::string_view b) : b_(b) {}
+  uint64_t size() const { return b_.size(); }
+  bool fits(uint64_t offset, uint64_t n) const { return n <= size() && offset <= size() - n; }
+  std::string_view span(uint64_t offset, uint64_t n, const char* what) const {
+    if (!fits(offset, n)) throw Damaged{fmt::format("{} runs past the end of the file (cut short?)", what)};
+    return b_.substr(offset, n);
+  }
+  uint64_t le(uint64_t offset, int width, const char* what) const {
+    const auto s = span(offset, width, what);
+    uint64_t v = 0;
+    for (int i = width - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[i]);
+    return v;
+  }
+  uint32_t u16(uint64_t o, const char* w) const { return static_cast<uint32_t>(le(o, 2, w)); }
+  uint32_t u32(uint64_t o, const char* w) const { return static_cast<uint32_t>(le(o, 4, w)); }
+  uint64_t u64(uint64_t o, const char* w) const { return le(o, 8, w); }
+
+ private:
+  std::string_view b_;
+};
+
+struct Directory {
+  uint64_t entries = 0, offset = 0, size = 0;
+};
+
+// The end record nearest the end of the file, as miniz finds it; none means not a zip archive.
+std::optional<uint64_t> find_end_record(const Bytes& b) {
+  if (b.size() < kEndSize) return std::nullopt;
+  const uint64_t lowest = b.size() > kEndSearch ? b.size() - kEndSearch : 0;
+  for (uint64_t p = b.size() - kEndSize + 1; p-- > lowest;)
+    if (b.u32(p, "end record") == kEndSig) return p;
+  return std::nullopt;
+}
+
+// Where the central directory is: from the zip64 end record when its locator precedes the end
+// record (miniz's rule), else from the end record.
+Directory directory_of(const Bytes& b, uint64_t end) {
+  Directory d{b.u16(end + 10, "end record"), b.u32(end + 16, "end record"), b.u32(end + 12, "end record")};
+  if (end < kZip64LocatorSize + kZip64EndSize) return d;
+  const uint64_t locator = end - kZip64LocatorSize;
+  if (b.u32(locator, "zip64 locator") != kZip64LocatorSig) return d;
+  const uint64_t record = b.u64(locator + 8, "zip64 locator");
+  if (!b.fits(record, kZip64EndSize)) throw Damaged{"its zip64 end record lies outside the file"};
+  if (b.u32(record, "zip64 end record") != kZip64EndSig) return d;
+  return {b.u64(record + 32, "zip64 end record"), b.u64(record + 48, "zip64 end record"),
+          b.u64(record + 40, "zip64 end record")};
+}
+
+struct Entry {
+  std::string name;
+  uint32_t flags = 0, method = 0, crc = 0;
+  uint64_t compressed = 0, uncompressed = 0, local_offset = 0;
+};
+
+// Sizes and offset that do not fit 32 bits are in the zip64 extra field, in this order, each only
+// if its 32-bit field is saturated.
+void read_zip64_extra(const Bytes& b, uint64_t extra, uint64_t extra_size, Entry& e) {
+  for (uint64_t p = extra; p + 4 <= extra + extra_size;) {
+    const uint32_t id = b.u16(p, "extra field"), n = b.u16(p + 2, "extra field");
+    if (p + 4 + n > extra + extra_size) throw Damaged{fmt::format("entry '{}' has a broken extra field", e.name)};
+    if (id == 1) {
+      uint64_t q = p + 4;
+      for (uint64_t* field : {&e.uncompressed, &e.compressed, &e.local_offset})
+        if (*field == kSaturated32) {
+          if (q + 8 > p + 4 + n) throw Damaged{fmt::format("entry '{}' has a short zip64 field", e.name)};
+          *field = b.u64(q, "zip64 field");
+          q += 8;
+        }
+      return;
+    }
+    p += 4 + n;
+  }
+}
+
+Entry central_entry(const Bytes& b, uint64_t& p) {
+  if (b.u32(p, "central directory") != kCentralSig) throw Damaged{"its central directory is broken"};
+  Entry e;
+  e.flags = b.u16(p + 8, "central directory");
+  e.method = b.u16(p + 10, "central directory");
+  e.crc = b.u32(p + 16, "central directory");
+  e.compressed = b.u32(p + 20, "central directory");
+  e.uncompressed = b.u32(p + 24, "central directory");
+  const uint32_t name = b.u16(p + 28, "central directory"), extra = b.u16(p + 30, "central directory"),
+                 comment = b.u16(p + 32, "central directory");
+  e.local_offset = b.u32(p + 42, "central directory");
+  e.name = std::string(b.span(p + kCentralSize, name, "entry name"));
+  read_zip64_extra(b, p + kCentralSize + name, extra, e);
+  p += kCentralSize + name + extra + comment;
+  return e;
+}
+
+uint32_t crc_of_stored(std::string_view data) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (size_t done = 0; done < data.size();) {
+    const auto n = static_cast<uInt>(std::min<size_t>(data.size() - done, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data.data() + done), n);
+    done += n;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+// Inflates raw deflate data in chunks, never past the size the directory claims.
+std::optional<uint32_t> crc_of_deflated(std::string_view data, uint64_t uncompressed) {
+  z_stream z{};
+  if (inflateInit2(&z, -MAX_WBITS) != Z_OK) throw std::runtime_error("zlib: inflateInit2 failed");
+  unsigned char chunk[1 << 16];
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint64_t produced = 0, fed = 0;
+  int status = Z_OK;
+  while (status == Z_OK) {
+    if (z.avail_in == 0 && fed < data.size()) {
+      z.avail_in = static_cast<uInt>(std::min<uint64_t>(data.size() - fed, 1u << 30));
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + fed));
+      fed += z.avail_in;
+    }
+    z.next_out = chunk;
+    z.avail_out = sizeof chunk;
+    status = inflate(&z, Z_NO_FLUSH);
+    const uint64_t n = sizeof chunk - z.avail_out;
+    produced += n;
+    if (produced > uncompressed) break;
+    crc = crc32(crc, chunk, static_cast<uInt>(n));
+  }
+  inflateEnd(&z);
+  if (status != Z_STREAM_END || produced != uncompressed) return std::nullopt;
+  return static_cast<uint32_t>(crc);
+}
+
+void check_entry(const Bytes& b, const Entry& e) {
+  if (e.flags & 1) throw Damaged{fmt::format("entry '{}' is encrypted", e.name)};
+  if (b.u32(e.local_offset, "local header") != kLocalSig)
+    throw Damaged{fmt::format("entry '{}' has no local header where the directory says", e.name)};
+  const uint64_t start = e.local_offset + kLocalSize + b.u16(e.local_offset + 26, "local header") +
+                         b.u16(e.local_offset + 28, "local header");
+  const auto data = b.span(start, e.compressed, "an entry's data");
+  std::optional<uint32_t> crc;
+  if (e.method == 0)
+    crc = e.compressed == e.uncompressed ? std::optional(crc_of_stored(data)) : std::nullopt;
+  else if (e.method == 8)
+    crc = crc_of_deflated(data, e.uncompressed);
+  else
+    throw Damaged{fmt::format("entry '{}' uses compression method {} (PyTorch writes stored or deflated entries)",
+                              e.name, e.method)};
+  if (!crc) throw Damaged{fmt::format("entry '{}' does not decompress to its recorded size", e.name)};
+  if (*crc != e.crc) throw Damaged{fmt::format("entry '{}' fails its CRC-32 check", e.name)};
+}
+}  // namespace
+
+ZipCheck check_zip(std::string_view bytes) {
+  const Bytes b(bytes);
+  try {
+    const auto end = find_end_record(b);
+    if (!end) return {ZipCheck::not_zip, "not a zip archive (no end-of-central-directory record)"};
+    const Directory d = directory_of(b, *end);
+    if (d.entries == 0) return {ZipCheck::damaged, "its central directory lists no entries"};
+    if (!b.fits(d.offset, d.size) || d.size / kCentralSize < d.entries)
+      return {ZipCheck::damaged, "its central directory lies outside the file (cut short?)"};
+    uint64_t p = d.offset;
+    for (uint64_t i = 0; i < d.entries; ++i) check_entry(b, central_entry(b, p));
+    if (p > d.offset + d.size) return {ZipCheck::damaged, "its central directory is longer than recorded"};
+  } catch (const Damaged& e) {
+    return {ZipCheck::damaged, e.why};
+  }
+  return {ZipCheck::intact, ""};
+}
+
+ZipCheck check_zip_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {ZipCheck::not_zip, "cannot be opened"};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size == 0) {
+    ::close(fd);
+    return {ZipCheck::not_zip, "not a zip archive (empty)"};
+  }
+  void* map = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return {ZipCheck::not_zip, "cannot be mapped"};
+  auto result = check_zip(std::string_view(static_cast<const char*>(map), static_cast<size_t>(st.st_size)));
+  ::munmap(map, static_cast<size_t>(st.st_size));
+  return result;
+}
+
+void require_intact(const ZipCheck& check, const std::string& path, const std::string& kind,
+                    const std::string& hint) {
+  if (check.verdict == ZipCheck::not_zip)
+    throw std::runtime_error(fmt::format("'{}' is not a {} ({}){}", path, kind, check.detail, hint));
+  if (check.verdict == ZipCheck::damaged)
+    throw std::runtime_error(
+        fmt::format("'{}' is damaged: {}; it changed or was cut short after it was written", path, check.detail));
+}
+
+}  // namespace prunelab
