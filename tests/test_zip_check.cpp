@@ -157,6 +157,14 @@ TEST(ZipCheck, CutShortFilesAndOtherBytesAreRefused) {
     moved[byte] ^= 0x40;
     EXPECT_EQ(check_zip(moved).verdict, ZipCheck::damaged) << byte - end64;
   }
+  // Records outside the CRCs: an entry renamed in the directory, a count dropping the last entry.
+  auto renamed = bytes;
+  const auto last = entries_of(bytes).back().name;
+  renamed[bytes.rfind(last) + last.size() - 1] ^= 1;
+  EXPECT_EQ(check_zip(renamed).verdict, ZipCheck::damaged);
+  auto fewer = bytes;
+  fewer[end64 + 32] = static_cast<char>(fewer[end64 + 32] - 1);
+  EXPECT_EQ(check_zip(fewer).verdict, ZipCheck::damaged);
   EXPECT_EQ(check_zip("not a zip archive at all").verdict, ZipCheck::not_zip);
   EXPECT_EQ(check_zip("").verdict, ZipCheck::not_zip);
   EXPECT_EQ(check_zip_file("/nonexistent/file.pt").verdict, ZipCheck::not_zip);

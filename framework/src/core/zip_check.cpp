@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <fcntl.h>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -74,8 +75,12 @@ Directory directory_of(const Bytes& b, uint64_t end) {
   const uint64_t record = b.u64(locator + 8, "zip64 locator");
   if (!b.fits(record, kZip64EndSize)) throw Damaged{"its zip64 end record lies outside the file"};
   if (b.u32(record, "zip64 end record") != kZip64EndSig) return d;
-  return {b.u64(record + 32, "zip64 end record"), b.u64(record + 48, "zip64 end record"),
-          b.u64(record + 40, "zip64 end record")};
+  const Directory d64{b.u64(record + 32, "zip64 end record"), b.u64(record + 48, "zip64 end record"),
+                      b.u64(record + 40, "zip64 end record")};
+  // Both writers fill the end record's count too (saturated when it does not fit): a count that
+  // disagrees is a damaged record, whichever of the two a reader believes.
+  if (d.entries != 0xFFFF && d.entries != d64.entries) throw Damaged{"its two end records disagree"};
+  return d64;
 }
 
 struct Entry {
@@ -162,8 +167,11 @@ void check_entry(const Bytes& b, const Entry& e) {
   if (e.flags & 1) throw Damaged{fmt::format("entry '{}' is encrypted", e.name)};
   if (b.u32(e.local_offset, "local header") != kLocalSig)
     throw Damaged{fmt::format("entry '{}' has no local header where the directory says", e.name)};
-  const uint64_t start = e.local_offset + kLocalSize + b.u16(e.local_offset + 26, "local header") +
-                         b.u16(e.local_offset + 28, "local header");
+  const uint32_t name = b.u16(e.local_offset + 26, "local header");
+  // The reader goes by the directory's name; both writers put the same one in the local header.
+  if (b.span(e.local_offset + kLocalSize, name, "local header") != e.name)
+    throw Damaged{fmt::format("entry '{}' has another name in its local header", e.name)};
+  const uint64_t start = e.local_offset + kLocalSize + name + b.u16(e.local_offset + 28, "local header");
   const auto data = b.span(start, e.compressed, "an entry's data");
   std::optional<uint32_t> crc;
   if (e.method == 0)
@@ -188,8 +196,13 @@ ZipCheck check_zip(std::string_view bytes) {
     if (!b.fits(d.offset, d.size) || d.size / kCentralSize < d.entries)
       return {ZipCheck::damaged, "its central directory lies outside the file (cut short?)"};
     uint64_t p = d.offset;
-    for (uint64_t i = 0; i < d.entries; ++i) check_entry(b, central_entry(b, p));
-    if (p > d.offset + d.size) return {ZipCheck::damaged, "its central directory is longer than recorded"};
+    std::set<std::string> names;
+    for (uint64_t i = 0; i < d.entries; ++i) {
+      const Entry e = central_entry(b, p);
+      if (!names.insert(e.name).second) throw Damaged{fmt::format("entry '{}' appears twice", e.name)};
+      check_entry(b, e);
+    }
+    if (p != d.offset + d.size) return {ZipCheck::damaged, "its central directory's length is not the recorded one"};
   } catch (const Damaged& e) {
     return {ZipCheck::damaged, e.why};
   }
