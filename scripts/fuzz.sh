@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # libFuzzer (clang, with ASan + UBSan) on the config loader and the model-file reader, for
-# FUZZ_SECONDS (default 60) each, in build-fuzz/. Seeds: experiments/*.yaml and two model files
-# the target writes; crashes are kept in build-fuzz/artifacts/. Needs the release build's plugins
-# (build/plugins: scripts/setup.sh first). Run by .ci/run after scripts/sanitize.sh.
+# FUZZ_SECONDS (default 60) each, in build-fuzz/. Seeds: experiments/*.yaml, a model file the
+# target writes and a TorchScript file Python writes; crashes are kept in build-fuzz/artifacts/.
+# Needs the release build's plugins (build/plugins: scripts/setup.sh first). Run by .ci/run after
+# scripts/sanitize.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
@@ -24,6 +25,12 @@ cmake --build build-fuzz -j "$JOBS" --target fuzz_config fuzz_model_file
 built=$(date +%s)
 mkdir -p build-fuzz/corpus/config build-fuzz/corpus/model_file build-fuzz/artifacts
 cp experiments/*.yaml build-fuzz/corpus/config/
+# A TorchScript file as Python writes it (its code entries deflated, unlike LibTorch's) seeds the
+# model-file reader too.
+/usr/bin/python3 - build-fuzz/corpus/model_file/python-script.pt <<'PY'
+import sys, torch
+torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU())).save(sys.argv[1])
+PY
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
