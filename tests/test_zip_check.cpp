@@ -1,7 +1,8 @@
 // The zip check that stands before LibTorch's reader (which skips CRC-32 checks, so a damaged
 // TorchScript source entry reached its parser and crashed it: tests/fuzz/fuzz_model_file found
-// that). Real archives from both writers pass; a flipped byte in any entry, a cut-short file and
-// non-zip bytes are one-line errors naming the file; zip64 archives are read like small ones.
+// that). Real archives from both writers pass; a flipped byte in any entry, a cut-short file,
+// non-zip bytes and fields outside the CRCs that would change what LibTorch reads are one-line
+// errors naming the file; zip64 archives are read like small ones.
 
 #include "core/zip_check.hpp"
 #include "models/model_spec.hpp"
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 
 using namespace prunelab;
 
@@ -41,6 +43,7 @@ struct EntryData {
   std::string name;
   size_t data = 0, size = 0;
   bool deflated = false;
+  size_t central = 0;  // its central directory record
 };
 
 // Each entry's data, from the central directory (PyTorch's writer leaves the local sizes zero and
@@ -54,7 +57,7 @@ std::vector<EntryData> entries_of(const std::string& b) {
   for (size_t i = 0; i < count; ++i) {
     const size_t name = le(b, p + 28, 2), local = le(b, p + 42, 4);
     const size_t data = local + 30 + le(b, local + 26, 2) + le(b, local + 28, 2);
-    out.push_back({b.substr(p + 46, name), data, le(b, p + 20, 4), le(b, p + 10, 2) == 8});
+    out.push_back({b.substr(p + 46, name), data, le(b, p + 20, 4), le(b, p + 10, 2) == 8, p});
     p += 46 + name + le(b, p + 30, 2) + le(b, p + 32, 2);
   }
   return out;
@@ -92,12 +95,11 @@ std::string load_error(const std::string& path) {
 
 TEST(ZipCheck, ArchivesFromBothWritersAreIntact) {
   const auto dir = test::scratch_dir("zip_intact");
-  EXPECT_TRUE(check_zip_file(saved_builtin_model(dir)).ok());
+  const auto builtin = saved_builtin_model(dir);
+  EXPECT_EQ(read_checked_archive(builtin, "model file"), read_bytes(builtin));
   // Python's torch.jit.save deflates the code entries: they are inflated to be checked.
-  const auto python = std::string(TS_MODEL_DIR) + "/resnet20.pt";
-  const auto check = check_zip_file(python);
+  const auto check = check_zip(read_bytes(std::string(TS_MODEL_DIR) + "/resnet20.pt"));
   EXPECT_TRUE(check.ok()) << check.detail;
-  EXPECT_TRUE(check_zip(read_bytes(python)).ok());
 }
 
 TEST(ZipCheck, AFlippedByteInAnyEntryIsFoundAndNamed) {
@@ -167,7 +169,6 @@ TEST(ZipCheck, CutShortFilesAndOtherBytesAreRefused) {
   EXPECT_EQ(check_zip(fewer).verdict, ZipCheck::damaged);
   EXPECT_EQ(check_zip("not a zip archive at all").verdict, ZipCheck::not_zip);
   EXPECT_EQ(check_zip("").verdict, ZipCheck::not_zip);
-  EXPECT_EQ(check_zip_file("/nonexistent/file.pt").verdict, ZipCheck::not_zip);
   try {
     require_intact(check_zip("PK\003\004 garbage"), "x.pt", "model file");
     FAIL() << "garbage passed";
@@ -203,4 +204,62 @@ for name, method in (("stored", zipfile.ZIP_STORED), ("deflated", zipfile.ZIP_DE
     EXPECT_EQ(found.verdict, ZipCheck::damaged) << name;
     EXPECT_NE(found.detail.find("a/code/x.py"), std::string::npos) << found.detail;
   }
+}
+
+TEST(ZipCheck, FieldsOutsideTheCrcsAreCheckedToo) {
+  const auto bytes = read_bytes(saved_builtin_model(test::scratch_dir("zip_fields")));
+  const auto entries = entries_of(bytes);
+  const auto& first = entries.at(0);
+  auto refused = [&](size_t at, uint8_t mask, ZipCheck::Verdict verdict, const std::string& why) {
+    auto changed = bytes;
+    changed[at] = static_cast<char>(changed[at] | mask);
+    const auto check = check_zip(changed);
+    EXPECT_EQ(check.verdict, verdict) << why << ": " << check.detail;
+    EXPECT_NE(check.detail.find(why), std::string::npos) << check.detail;
+  };
+  // miniz extracts nothing for a directory, so LibTorch would parse uninitialised memory.
+  refused(first.central + 38, 0x10, ZipCheck::damaged, "marked a directory but holds data");
+  refused(first.central + 8, 0x01, ZipCheck::unsupported, "is encrypted");
+  refused(first.central + 10, 0x0c, ZipCheck::unsupported, "compression method 12");
+  // Entries running into each other (a small file could make the CRC work quadratic).
+  refused(first.central + 21, 0x10, ZipCheck::damaged, "overlaps another entry");
+  // A CRC of zero is what torch.serialization.set_crc32_options(False) writes.
+  auto no_crc = bytes;
+  for (int i = 0; i < 4; ++i) no_crc[first.central + 16 + i] = 0;
+  EXPECT_NE(check_zip(no_crc).detail.find("set_crc32_options(False)"), std::string::npos);
+  // An entry renamed in both places to another's name, or to one with a line break in it.
+  const auto& second = entries.at(1);
+  ASSERT_EQ(first.name.substr(0, first.name.size() - 1), second.name.substr(0, second.name.size() - 1));
+  auto rename = [&](char last) {
+    auto renamed = bytes;  // the first mention is the local header's, the last the directory's
+    renamed[bytes.find(second.name) + second.name.size() - 1] = last;
+    renamed[bytes.rfind(second.name) + second.name.size() - 1] = last;
+    return renamed;
+  };
+  const auto twice = check_zip(rename(first.name.back()));
+  EXPECT_NE(twice.detail.find("appears twice"), std::string::npos) << twice.detail;
+  auto broken_line = rename('\n');
+  broken_line[second.data] ^= 1;
+  const auto shown = check_zip(broken_line).detail;
+  EXPECT_EQ(shown.find('\n'), std::string::npos) << shown;
+  EXPECT_NE(shown.find("fails its CRC-32 check"), std::string::npos) << shown;
+}
+
+TEST(ZipCheck, OnlyRegularReadableFilesAreRead) {
+  const auto dir = test::scratch_dir("zip_files");
+  auto error_of = [](const std::string& path) {
+    try {
+      read_checked_archive(path, "model file");
+    } catch (const ArchiveError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of(dir + "/missing.pt").find("cannot be opened: No such file or directory"), std::string::npos);
+  EXPECT_NE(error_of(dir).find("is not a regular file"), std::string::npos);
+  const auto fifo = dir + "/fifo.pt";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_NE(error_of(fifo).find("is not a regular file"), std::string::npos);  // and does not block
+  write_bytes(dir + "/empty.pt", "");
+  EXPECT_NE(error_of(dir + "/empty.pt").find("is not a model file (not a zip archive"), std::string::npos);
 }

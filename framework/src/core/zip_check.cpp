@@ -4,14 +4,16 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdint>
 #include <fcntl.h>
 #include <optional>
 #include <set>
 #include <stdexcept>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace prunelab {
 
@@ -24,9 +26,19 @@ constexpr uint64_t kLocalSize = 30, kCentralSize = 46, kEndSize = 22, kZip64Loca
 constexpr uint64_t kEndSearch = 0xFFFF + kEndSize;
 constexpr uint32_t kSaturated32 = 0xFFFFFFFF;
 
-struct Damaged {
+// Why an archive is refused, thrown from wherever that is found.
+struct Refused {
+  ZipCheck::Verdict verdict;
   std::string why;
 };
+Refused damaged(std::string why) { return {ZipCheck::damaged, std::move(why)}; }
+
+// An entry's name as the file has it, made safe for a one-line message.
+std::string shown_name(std::string_view name) {
+  std::string out = "'";
+  for (char c : name.substr(0, 160)) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  return out + (name.size() > 160 ? "...'" : "'");
+}
 
 // Little-endian reads, bounds-checked: a read past the end is a cut-short archive.
 class Bytes {
@@ -35,7 +47,7 @@ class Bytes {
   uint64_t size() const { return b_.size(); }
   bool fits(uint64_t offset, uint64_t n) const { return n <= size() && offset <= size() - n; }
   std::string_view span(uint64_t offset, uint64_t n, const char* what) const {
-    if (!fits(offset, n)) throw Damaged{fmt::format("{} runs past the end of the file (cut short?)", what)};
+    if (!fits(offset, n)) throw damaged(fmt::format("{} runs past the end of the file (cut short?)", what));
     return b_.substr(offset, n);
   }
   uint64_t le(uint64_t offset, int width, const char* what) const {
@@ -73,13 +85,13 @@ Directory directory_of(const Bytes& b, uint64_t end) {
   const uint64_t locator = end - kZip64LocatorSize;
   if (b.u32(locator, "zip64 locator") != kZip64LocatorSig) return d;
   const uint64_t record = b.u64(locator + 8, "zip64 locator");
-  if (!b.fits(record, kZip64EndSize)) throw Damaged{"its zip64 end record lies outside the file"};
+  if (!b.fits(record, kZip64EndSize)) throw damaged("its zip64 end record lies outside the file");
   if (b.u32(record, "zip64 end record") != kZip64EndSig) return d;
   const Directory d64{b.u64(record + 32, "zip64 end record"), b.u64(record + 48, "zip64 end record"),
                       b.u64(record + 40, "zip64 end record")};
   // Both writers fill the end record's count too (saturated when it does not fit): a count that
   // disagrees is a damaged record, whichever of the two a reader believes.
-  if (d.entries != 0xFFFF && d.entries != d64.entries) throw Damaged{"its two end records disagree"};
+  if (d.entries != 0xFFFF && d.entries != d64.entries) throw damaged("its two end records disagree");
   return d64;
 }
 
@@ -87,6 +99,9 @@ struct Entry {
   std::string name;
   uint32_t flags = 0, method = 0, crc = 0;
   uint64_t compressed = 0, uncompressed = 0, local_offset = 0;
+  bool directory = false;  // miniz extracts nothing for one: its data would never be read
+  uint64_t data_start = 0;  // from the local header
+  uint64_t data_end() const { return data_start + compressed; }
 };
 
 // Sizes and offset that do not fit 32 bits are in the zip64 extra field, in this order, each only
@@ -94,12 +109,12 @@ struct Entry {
 void read_zip64_extra(const Bytes& b, uint64_t extra, uint64_t extra_size, Entry& e) {
   for (uint64_t p = extra; p + 4 <= extra + extra_size;) {
     const uint32_t id = b.u16(p, "extra field"), n = b.u16(p + 2, "extra field");
-    if (p + 4 + n > extra + extra_size) throw Damaged{fmt::format("entry '{}' has a broken extra field", e.name)};
+    if (p + 4 + n > extra + extra_size) throw damaged(fmt::format("entry {} has a broken extra field", shown_name(e.name)));
     if (id == 1) {
       uint64_t q = p + 4;
       for (uint64_t* field : {&e.uncompressed, &e.compressed, &e.local_offset})
         if (*field == kSaturated32) {
-          if (q + 8 > p + 4 + n) throw Damaged{fmt::format("entry '{}' has a short zip64 field", e.name)};
+          if (q + 8 > p + 4 + n) throw damaged(fmt::format("entry {} has a short zip64 field", shown_name(e.name)));
           *field = b.u64(q, "zip64 field");
           q += 8;
         }
@@ -110,7 +125,7 @@ void read_zip64_extra(const Bytes& b, uint64_t extra, uint64_t extra_size, Entry
 }
 
 Entry central_entry(const Bytes& b, uint64_t& p) {
-  if (b.u32(p, "central directory") != kCentralSig) throw Damaged{"its central directory is broken"};
+  if (b.u32(p, "central directory") != kCentralSig) throw damaged("its central directory is broken");
   Entry e;
   e.flags = b.u16(p + 8, "central directory");
   e.method = b.u16(p + 10, "central directory");
@@ -121,6 +136,7 @@ Entry central_entry(const Bytes& b, uint64_t& p) {
                  comment = b.u16(p + 32, "central directory");
   e.local_offset = b.u32(p + 42, "central directory");
   e.name = std::string(b.span(p + kCentralSize, name, "entry name"));
+  e.directory = (!e.name.empty() && e.name.back() == '/') || (b.u32(p + 38, "central directory") & 0x10);
   read_zip64_extra(b, p + kCentralSize + name, extra, e);
   p += kCentralSize + name + extra + comment;
   return e;
@@ -163,26 +179,64 @@ std::optional<uint32_t> crc_of_deflated(std::string_view data, uint64_t uncompre
   return static_cast<uint32_t>(crc);
 }
 
-void check_entry(const Bytes& b, const Entry& e) {
-  if (e.flags & 1) throw Damaged{fmt::format("entry '{}' is encrypted", e.name)};
+// Where the entry's data is, from its local header, which must carry the directory's name.
+void locate_data(const Bytes& b, Entry& e) {
+  const auto name = shown_name(e.name);
+  if (e.flags & 1) throw Refused{ZipCheck::unsupported, fmt::format("entry {} is encrypted", name)};
+  if (e.directory && (e.compressed || e.uncompressed))
+    throw damaged(fmt::format("entry {} is marked a directory but holds data", name));
   if (b.u32(e.local_offset, "local header") != kLocalSig)
-    throw Damaged{fmt::format("entry '{}' has no local header where the directory says", e.name)};
-  const uint32_t name = b.u16(e.local_offset + 26, "local header");
-  // The reader goes by the directory's name; both writers put the same one in the local header.
-  if (b.span(e.local_offset + kLocalSize, name, "local header") != e.name)
-    throw Damaged{fmt::format("entry '{}' has another name in its local header", e.name)};
-  const uint64_t start = e.local_offset + kLocalSize + name + b.u16(e.local_offset + 28, "local header");
-  const auto data = b.span(start, e.compressed, "an entry's data");
+    throw damaged(fmt::format("entry {} has no local header where the directory says", name));
+  const uint32_t name_size = b.u16(e.local_offset + 26, "local header");
+  if (b.span(e.local_offset + kLocalSize, name_size, "local header") != e.name)
+    throw damaged(fmt::format("entry {} has another name in its local header", name));
+  e.data_start = e.local_offset + kLocalSize + name_size + b.u16(e.local_offset + 28, "local header");
+  (void)b.span(e.data_start, e.compressed, "an entry's data");
+}
+
+void verify_data(const Bytes& b, const Entry& e) {
+  const auto name = shown_name(e.name);
+  const auto data = b.span(e.data_start, e.compressed, "an entry's data");
   std::optional<uint32_t> crc;
   if (e.method == 0)
     crc = e.compressed == e.uncompressed ? std::optional(crc_of_stored(data)) : std::nullopt;
   else if (e.method == 8)
     crc = crc_of_deflated(data, e.uncompressed);
   else
-    throw Damaged{fmt::format("entry '{}' uses compression method {} (PyTorch writes stored or deflated entries)",
-                              e.name, e.method)};
-  if (!crc) throw Damaged{fmt::format("entry '{}' does not decompress to its recorded size", e.name)};
-  if (*crc != e.crc) throw Damaged{fmt::format("entry '{}' fails its CRC-32 check", e.name)};
+    throw Refused{ZipCheck::unsupported, fmt::format("entry {} uses compression method {} (PyTorch writes stored "
+                                                     "or deflated entries)", name, e.method)};
+  if (!crc) throw damaged(fmt::format("entry {} does not decompress to its recorded size", name));
+  if (*crc != e.crc && e.crc == 0)
+    throw Refused{ZipCheck::unsupported, fmt::format("entry {} carries no CRC-32 (saved with torch.serialization."
+                                                     "set_crc32_options(False)?); save it with CRC-32 on", name)};
+  if (*crc != e.crc) throw damaged(fmt::format("entry {} fails its CRC-32 check", name));
+}
+
+// Both writers put the entries one after another before the directory. Overlapping ones would
+// let a small file make the CRC work grow with its square.
+void require_disjoint(std::vector<Entry> entries, const Directory& d) {
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.local_offset < b.local_offset; });
+  uint64_t free_from = 0;
+  for (const auto& e : entries) {
+    if (e.local_offset < free_from || e.data_end() > d.offset)
+      throw damaged(fmt::format("entry {} overlaps another entry or the directory", shown_name(e.name)));
+    free_from = e.data_end();
+  }
+}
+
+std::vector<Entry> read_directory(const Bytes& b, const Directory& d) {
+  std::vector<Entry> entries;
+  std::set<std::string> names;
+  uint64_t p = d.offset;
+  for (uint64_t i = 0; i < d.entries; ++i) {
+    Entry e = central_entry(b, p);
+    if (!names.insert(e.name).second) throw damaged(fmt::format("entry {} appears twice", shown_name(e.name)));
+    locate_data(b, e);
+    entries.push_back(std::move(e));
+  }
+  if (p != d.offset + d.size) throw damaged("its central directory's length is not the recorded one");
+  return entries;
 }
 }  // namespace
 
@@ -195,43 +249,51 @@ ZipCheck check_zip(std::string_view bytes) {
     if (d.entries == 0) return {ZipCheck::damaged, "its central directory lists no entries"};
     if (!b.fits(d.offset, d.size) || d.size / kCentralSize < d.entries)
       return {ZipCheck::damaged, "its central directory lies outside the file (cut short?)"};
-    uint64_t p = d.offset;
-    std::set<std::string> names;
-    for (uint64_t i = 0; i < d.entries; ++i) {
-      const Entry e = central_entry(b, p);
-      if (!names.insert(e.name).second) throw Damaged{fmt::format("entry '{}' appears twice", e.name)};
-      check_entry(b, e);
-    }
-    if (p != d.offset + d.size) return {ZipCheck::damaged, "its central directory's length is not the recorded one"};
-  } catch (const Damaged& e) {
-    return {ZipCheck::damaged, e.why};
+    const auto entries = read_directory(b, d);
+    require_disjoint(entries, d);
+    for (const auto& e : entries) verify_data(b, e);
+  } catch (const Refused& r) {
+    return {r.verdict, r.why};
   }
   return {ZipCheck::intact, ""};
 }
 
-ZipCheck check_zip_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {ZipCheck::not_zip, "cannot be opened"};
+std::string read_checked_archive(const std::string& path, const std::string& kind) {
+  // O_NONBLOCK: a FIFO given as a model file is refused below instead of blocking the open.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw ArchiveError(fmt::format("'{}' cannot be opened: {}", path, std::strerror(errno)));
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || st.st_size == 0) {
-    ::close(fd);
-    return {ZipCheck::not_zip, "not a zip archive (empty)"};
+  std::string bytes;
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (regular) {
+    bytes.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    bytes.resize(done);  // a file that shrank while being read is checked as it was read
   }
-  void* map = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (map == MAP_FAILED) return {ZipCheck::not_zip, "cannot be mapped"};
-  auto result = check_zip(std::string_view(static_cast<const char*>(map), static_cast<size_t>(st.st_size)));
-  ::munmap(map, static_cast<size_t>(st.st_size));
-  return result;
+  if (!regular) throw ArchiveError(fmt::format("'{}' is not a regular file", path));
+  require_intact(check_zip(bytes), path, kind);
+  return bytes;
 }
 
 void require_intact(const ZipCheck& check, const std::string& path, const std::string& kind,
                     const std::string& hint) {
-  if (check.verdict == ZipCheck::not_zip)
-    throw std::runtime_error(fmt::format("'{}' is not a {} ({}){}", path, kind, check.detail, hint));
-  if (check.verdict == ZipCheck::damaged)
-    throw std::runtime_error(
-        fmt::format("'{}' is damaged: {}; it changed or was cut short after it was written", path, check.detail));
+  switch (check.verdict) {
+    case ZipCheck::intact:
+      return;
+    case ZipCheck::not_zip:
+      throw ArchiveError(fmt::format("'{}' is not a {} ({}){}", path, kind, check.detail, hint));
+    case ZipCheck::unsupported:
+      throw ArchiveError(fmt::format("'{}' cannot be read: {}", path, check.detail));
+    case ZipCheck::damaged:
+      throw ArchiveError(
+          fmt::format("'{}' is damaged: {}; it changed or was cut short after it was written", path, check.detail));
+  }
 }
 
 }  // namespace prunelab

@@ -168,9 +168,10 @@ void BuiltinModel::save(const std::string& path, const std::string& metadata) {
 
 std::unique_ptr<BuiltinModel> BuiltinModel::load(const std::string& path, const c10::Device& device,
                                                  std::string* metadata) {
-  require_intact(check_zip_file(path), path, "model file");  // LibTorch's reader skips the CRC check
+  // LibTorch's reader skips the CRC check: it is given the bytes that were checked.
+  const auto bytes = read_checked_archive(path, "prunelab model file");
   torch::serialize::InputArchive archive;
-  archive.load_from(path, device);
+  archive.load_from(bytes.data(), bytes.size(), device);
   c10::IValue arch, shape, meta;
   if (!archive.try_read(kArchKey, arch) || !archive.try_read(kShapeKey, shape)) return nullptr;
   const auto s = shape.toIntVector();

@@ -84,10 +84,10 @@ std::unique_ptr<Model> make_model(const ModelSpec& spec, const InputShape& shape
 
 std::unique_ptr<Model> load_model(const std::string& path, const c10::Device& device, std::string* metadata) {
   if (!std::filesystem::is_regular_file(path)) throw std::runtime_error(fmt::format("no such model file: {}", path));
-  // Checked here so that a damaged file is reported as one, not as "not a TorchScript file".
-  require_intact(check_zip_file(path), path, "prunelab model file");
   try {
     if (auto builtin = BuiltinModel::load(path, device, metadata)) return builtin;
+  } catch (const ArchiveError&) {
+    throw;  // the file itself is damaged or not an archive: no other reader would do better
   } catch (const std::exception&) {
     // not a built-in model archive: try TorchScript below
   }
