@@ -258,7 +258,7 @@ ZipCheck check_zip(std::string_view bytes) {
   return {ZipCheck::intact, ""};
 }
 
-std::string read_checked_archive(const std::string& path, const std::string& kind) {
+std::string read_checked_archive(const std::string& path, const std::string& kind, const std::string& hint) {
   // O_NONBLOCK: a FIFO given as a model file is refused below instead of blocking the open.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw ArchiveError(fmt::format("'{}' cannot be opened: {}", path, std::strerror(errno)));
@@ -277,7 +277,7 @@ std::string read_checked_archive(const std::string& path, const std::string& kin
   }
   ::close(fd);
   if (!regular) throw ArchiveError(fmt::format("'{}' is not a regular file", path));
-  require_intact(check_zip(bytes), path, kind);
+  require_intact(check_zip(bytes), path, kind, hint);
   return bytes;
 }
 

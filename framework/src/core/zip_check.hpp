@@ -36,6 +36,6 @@ void require_intact(const ZipCheck& check, const std::string& path, const std::s
 /// The file's bytes, checked: read once, so what LibTorch is given (InputArchive::load_from(data,
 /// size)) is what was checked. Throws ArchiveError for a file that is missing, not a regular file,
 /// unreadable, or not an intact archive.
-std::string read_checked_archive(const std::string& path, const std::string& kind);
+std::string read_checked_archive(const std::string& path, const std::string& kind, const std::string& hint = "");
 
 }  // namespace prunelab

@@ -1,6 +1,5 @@
 #include "models/builtin_model.hpp"
 
-#include "core/zip_check.hpp"
 #include "models/fold_bn.hpp"
 
 #include <ATen/ATen.h>
@@ -166,10 +165,8 @@ void BuiltinModel::save(const std::string& path, const std::string& metadata) {
   save_archive(archive, path);
 }
 
-std::unique_ptr<BuiltinModel> BuiltinModel::load(const std::string& path, const c10::Device& device,
+std::unique_ptr<BuiltinModel> BuiltinModel::load(const std::string& bytes, const c10::Device& device,
                                                  std::string* metadata) {
-  // LibTorch's reader skips the CRC check: it is given the bytes that were checked.
-  const auto bytes = read_checked_archive(path, "prunelab model file");
   torch::serialize::InputArchive archive;
   archive.load_from(bytes.data(), bytes.size(), device);
   c10::IValue arch, shape, meta;

@@ -30,8 +30,9 @@ class BuiltinModel : public Model {
   void shapes_changed() override;
   void save(const std::string& path, const std::string& metadata) override;
 
-  /// Reads a file written by save(); nullopt-like null if `path` is not a built-in model file.
-  static std::unique_ptr<BuiltinModel> load(const std::string& path, const c10::Device& device,
+  /// Reads what save() wrote, from the file's checked bytes (read_checked_archive); null if it is
+  /// not a built-in model file.
+  static std::unique_ptr<BuiltinModel> load(const std::string& bytes, const c10::Device& device,
                                             std::string* metadata);
 
   Network& network() { return *net_; }

@@ -84,14 +84,14 @@ std::unique_ptr<Model> make_model(const ModelSpec& spec, const InputShape& shape
 
 std::unique_ptr<Model> load_model(const std::string& path, const c10::Device& device, std::string* metadata) {
   if (!std::filesystem::is_regular_file(path)) throw std::runtime_error(fmt::format("no such model file: {}", path));
+  // Read and checked once, for both readers: LibTorch's own reader skips the CRC check.
+  const auto bytes = std::make_shared<const std::string>(read_checked_archive(path, "prunelab model file"));
   try {
-    if (auto builtin = BuiltinModel::load(path, device, metadata)) return builtin;
-  } catch (const ArchiveError&) {
-    throw;  // the file itself is damaged or not an archive: no other reader would do better
+    if (auto builtin = BuiltinModel::load(*bytes, device, metadata)) return builtin;
   } catch (const std::exception&) {
     // not a built-in model archive: try TorchScript below
   }
-  if (auto ts = TorchScriptModel::load_saved(path, device, metadata)) return ts;
+  if (auto ts = TorchScriptModel::load_saved(bytes, path, device, metadata)) return ts;
   throw std::runtime_error(fmt::format("{} is not a prunelab model file (no prunelab metadata in it)", path));
 }
 

@@ -272,22 +272,13 @@ std::vector<std::pair<std::string, std::string>> batchnorm_pairs(const torch::ji
   return out;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("model file '{}' cannot be read", path));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 constexpr const char* kMetadataFile = "prunelab_metadata.json";
 constexpr const char* kSaveHint =
     "save a module with torch.jit.script(model).save(path) or torch.jit.trace(...).save(path)";
 constexpr const char* kShapeFile = "prunelab_shape";
 
+// `bytes` were checked by read_checked_archive: LibTorch's parser can crash on a damaged archive.
 torch::jit::Module load_module(const std::string& bytes, const std::string& path, torch::jit::ExtraFilesMap* extra) {
-  // LibTorch's parser can crash on a damaged archive: nothing reaches it unchecked.
-  require_intact(check_zip(bytes), path, "TorchScript file", std::string("; ") + kSaveHint);
   std::istringstream in(bytes);
   torch::jit::ExtraFilesMap none;
   try {
@@ -367,7 +358,8 @@ void run_graphs_as_written() {
 std::unique_ptr<TorchScriptModel> TorchScriptModel::load(const std::string& path, const InputShape& shape) {
   run_graphs_as_written();
   if (!std::filesystem::is_regular_file(path)) throw std::runtime_error(fmt::format("model file '{}' not found", path));
-  auto bytes = std::make_shared<const std::string>(read_file(path));
+  auto bytes = std::make_shared<const std::string>(
+      read_checked_archive(path, "TorchScript file", std::string("; ") + kSaveHint));
   auto module = load_module(*bytes, path, nullptr);
   if (module.parameters().size() == 0)
     throw std::runtime_error(fmt::format(
@@ -586,10 +578,10 @@ void TorchScriptModel::save(const std::string& path, const std::string& metadata
   save_atomically(path, [&](const std::string& tmp) { clean.save(tmp, extra); });
 }
 
-std::unique_ptr<TorchScriptModel> TorchScriptModel::load_saved(const std::string& path, const c10::Device& device,
+std::unique_ptr<TorchScriptModel> TorchScriptModel::load_saved(std::shared_ptr<const std::string> bytes,
+                                                                const std::string& path, const c10::Device& device,
                                                                 std::string* metadata) {
   run_graphs_as_written();
-  auto bytes = std::make_shared<const std::string>(read_file(path));
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}, {kShapeFile, ""}};
   auto module = load_module(*bytes, path, &extra);
   if (extra[kMetadataFile].empty() || extra[kShapeFile].empty()) return nullptr;

@@ -26,9 +26,10 @@ class TorchScriptModel : public Model {
   /// Loads `path` (throws a one-line std::runtime_error naming the file for anything that is not
   /// a usable TorchScript classifier) and checks it against `shape` with one probe forward.
   static std::unique_ptr<TorchScriptModel> load(const std::string& path, const InputShape& shape);
-  /// Reads a file written by save(); null if it carries no prunelab metadata.
-  static std::unique_ptr<TorchScriptModel> load_saved(const std::string& path, const c10::Device& device,
-                                                      std::string* metadata);
+  /// Reads what save() wrote, from the checked bytes of the file at `path` (read_checked_archive);
+  /// null if it carries no prunelab metadata.
+  static std::unique_ptr<TorchScriptModel> load_saved(std::shared_ptr<const std::string> bytes, const std::string& path,
+                                                      const c10::Device& device, std::string* metadata);
 
   at::Tensor forward(const at::Tensor& x) override;
   void train(bool on = true) override { module_.train(on); }
